@@ -1,0 +1,11 @@
+//! stsd: a standalone AWS-compatible Security Token Service whose session tokens any S3 gateway
+//! sharing the signing key can verify. See `docs/architecture.md` for the layout.
+
+pub mod config;
+pub mod jwks;
+pub mod policy;
+pub mod providers;
+pub mod secret;
+pub mod service;
+pub mod session;
+pub mod sigv4;

@@ -1,0 +1,3 @@
+//! The `stsd` binary.
+
+fn main() {}
