@@ -1,0 +1,31 @@
+//! The service-level error: one variant per AWS error code the service can produce.
+
+/// Messages are safe to show to the caller: they never contain a token, a secret or internal
+/// detail. `Internal::detail` is for the log only and is never rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{message}")]
+    MissingParameter { message: String },
+    #[error("{message}")]
+    Validation { message: String },
+    #[error("{message}")]
+    InvalidParameterValue { message: String },
+    #[error("{message}")]
+    InvalidIdentityToken { message: String },
+    #[error("{message}")]
+    ExpiredToken { message: String },
+    #[error("{message}")]
+    IdpRejectedClaim { message: String },
+    #[error("{message}")]
+    IdpCommunication { message: String },
+    #[error("{message}")]
+    AccessDenied { message: String },
+    #[error("{message}")]
+    MalformedPolicyDocument { message: String },
+    #[error("{message}")]
+    PackedPolicyTooLarge { message: String },
+    #[error("Rate exceeded")]
+    Throttling,
+    #[error("internal failure")]
+    Internal { detail: String },
+}
