@@ -1,0 +1,119 @@
+//! Runtime configuration types: what a validated `iam.json` becomes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::policy::PolicyDocument;
+use crate::providers::JwsAlgorithm;
+use crate::secret::SecretString;
+use crate::session::{SecretDerivation, SigningKey};
+
+/// A validated `iam.json`.
+#[derive(Debug, Clone)]
+pub struct IamConfig {
+    pub sts: StsSettings,
+    /// `sts.providers` and top-level `providers`, merged; names and issuers are unique.
+    pub providers: Vec<ProviderSpec>,
+    pub policies: Vec<NamedPolicy>,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StsSettings {
+    pub token_duration: Duration,
+    pub max_session_length: Duration,
+    pub issuer: String,
+    pub signing_key: SigningKey,
+    pub previous_signing_keys: Vec<SigningKey>,
+    pub account_id: Option<String>,
+    pub clock_skew: Duration,
+    pub secret_derivation: SecretDerivation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    Oidc,
+    Kubernetes,
+    Mock,
+}
+
+impl ProviderKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Oidc => "oidc",
+            Self::Kubernetes => "kubernetes",
+            Self::Mock => "mock",
+        }
+    }
+}
+
+/// One identity provider. A `kubernetes` provider arrives here with its in-cluster defaults
+/// already filled in; a `mock` provider uses only `issuer` and `client_ids`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderSpec {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub enabled: bool,
+    pub settings: OidcSettings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OidcSettings {
+    pub issuer: String,
+    /// `clientId` ∪ `clientIds`: the accepted audiences.
+    pub client_ids: Vec<String>,
+    pub jwks_uri: Option<String>,
+    pub client_secret: Option<SecretString>,
+    pub user_info_uri: Option<String>,
+    pub scopes: Vec<String>,
+    pub claims_mapping: ClaimsMapping,
+    pub role_mapping: Option<RoleMapping>,
+    pub policy_claim: Option<String>,
+    pub allowed_principal_tag_keys: Vec<String>,
+    pub tls_ca_cert: Option<PathBuf>,
+    pub tls_insecure_skip_verify: bool,
+    pub thumbprints: Vec<String>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub allowed_algorithms: Vec<JwsAlgorithm>,
+    pub jwks_cache_ttl: Duration,
+    pub http_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimsMapping {
+    pub username_claim: Option<String>,
+    pub groups_claim: Option<String>,
+    pub email_claim: Option<String>,
+    pub roles_claim: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleMapping {
+    pub rules: Vec<RoleMappingRule>,
+    pub default_role: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleMappingRule {
+    pub claim: String,
+    /// Case-insensitive glob.
+    pub value: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NamedPolicy {
+    pub name: String,
+    pub document: PolicyDocument,
+}
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub role_name: String,
+    /// The configured ARN, or `arn:aws:iam::role/<roleName>`.
+    pub role_arn: String,
+    pub attached_policies: Vec<String>,
+    pub trust_policy: PolicyDocument,
+    pub max_session_duration: Option<Duration>,
+    pub description: Option<String>,
+}

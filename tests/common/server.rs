@@ -1,0 +1,1 @@
+//! Starts stsd on an ephemeral loopback port for tests.
