@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 
 use super::claims::{decode_claims, ClaimsError, SessionClaims};
 use super::key::SigningKey;
+use crate::config::model::StsSettings;
 
 /// Tokens longer than this are refused before any decoding. Minted tokens are about 1–3 KiB.
 pub const MAX_SESSION_TOKEN_BYTES: usize = 16 * 1024;
@@ -107,6 +108,15 @@ impl SessionKeys {
             current,
             previous,
         }
+    }
+
+    /// The keys and issuer of the runtime configuration (`sts.*` in iam.json).
+    pub fn from_settings(settings: &StsSettings) -> Self {
+        Self::new(
+            settings.issuer.clone(),
+            settings.signing_key.clone(),
+            settings.previous_signing_keys.clone(),
+        )
     }
 
     /// Signs `claims` with the current key; the header carries its `kid` so that verifiers can
@@ -235,6 +245,7 @@ fn malformed(detail: &str) -> SessionTokenError {
 mod tests {
     use super::*;
     use crate::session::vectors::{vector_claims, vector_key, EXP, IAT, ISSUER, NOW, VECTOR_TOKEN};
+    use proptest::strategy::Strategy;
     use serde_json::json;
 
     fn keys() -> SessionKeys {
@@ -546,6 +557,47 @@ mod tests {
         assert_eq!(SessionTokenError::WrongIssuer.reason(), "wrong-issuer");
         assert_eq!(SessionTokenError::Expired.reason(), "expired");
         assert_eq!(SessionTokenError::NotYetValid.reason(), "not-yet-valid");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn verify_never_panics_on_arbitrary_text(token in "\\PC{0,300}") {
+            let _ = keys().verify(&token, NOW);
+        }
+
+        #[test]
+        fn verify_never_panics_on_arbitrary_segments(
+            header in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+            payload in "[ -~]{0,200}",
+            signature in proptest::collection::vec(proptest::num::u8::ANY, 0..70),
+            now in proptest::num::i64::ANY,
+        ) {
+            let token = format!(
+                "{}.{}.{}",
+                B64URL.encode(header),
+                B64URL.encode(payload),
+                B64URL.encode(signature)
+            );
+            let _ = keys().verify(&token, now);
+        }
+
+        #[test]
+        fn verify_never_panics_on_signed_arbitrary_claims(
+            value in proptest::prop_oneof![
+                proptest::num::f64::ANY.prop_map(|f| json!(f)),
+                proptest::num::i64::ANY.prop_map(|i| json!(i)),
+                "\\PC{0,30}".prop_map(|s| json!(s)),
+                proptest::strategy::Just(Value::Null),
+                proptest::strategy::Just(json!([1, "a", null])),
+            ],
+            claim in proptest::sample::select(vec![
+                "exp", "nbf", "iat", "aud", "assumed_at", "max_dur", "pol", "req_ctx", "sid", "iss",
+            ]),
+            now in proptest::num::i64::ANY,
+        ) {
+            let token = with_claim(claim, Some(value));
+            let _ = keys().verify(&token, now);
+        }
     }
 
     #[test]

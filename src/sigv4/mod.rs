@@ -155,12 +155,14 @@ impl ParsedSignature {
     ) -> Result<VerifiedSignature, SigV4Error> {
         match self.location {
             SignatureLocation::Header => {
-                if (now - self.timestamp).abs() > MAX_CLOCK_SKEW_SECS {
+                if now.abs_diff(self.timestamp) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
                     return Err(SigV4Error::RequestExpired);
                 }
             }
             SignatureLocation::Query { expires } => {
-                if now > self.timestamp + expires || self.timestamp - now > MAX_CLOCK_SKEW_SECS {
+                // The timestamp is a four-digit-year date and `expires` at most a week, so
+                // neither sum overflows; `now` is the caller's and may be anything.
+                if now > self.timestamp + expires || now < self.timestamp - MAX_CLOCK_SKEW_SECS {
                     return Err(SigV4Error::RequestExpired);
                 }
             }
