@@ -222,6 +222,13 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     )
 }
 
+/// [`rfc3339`] of a Unix time; `None` outside the years -9999..=9999.
+pub fn rfc3339_from_unix(seconds: i64) -> Option<String> {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .map(rfc3339)
+}
+
 /// Go's `time.RFC3339Nano` in UTC: like [`rfc3339`], with the fraction trimmed of trailing zeros.
 fn rfc3339_nano(t: OffsetDateTime) -> String {
     let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
@@ -508,6 +515,15 @@ mod tests {
         let t = OffsetDateTime::from_unix_timestamp_nanos(1_767_225_600_120_000_000).unwrap();
         assert_eq!(rfc3339_nano(t), "2026-01-01T00:00:00.12Z");
         assert_eq!(rfc3339(t), "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn rfc3339_from_unix_formats_the_expiration() {
+        assert_eq!(
+            rfc3339_from_unix(1_767_229_200).unwrap(),
+            "2026-01-01T01:00:00Z"
+        );
+        assert_eq!(rfc3339_from_unix(i64::MAX), None);
     }
 
     #[test]

@@ -7,9 +7,9 @@ pub mod token;
 #[cfg(test)]
 pub(crate) mod vectors;
 
-pub use claims::{rfc3339, SessionClaims, SESSION_TOKEN_TYPE};
+pub use claims::{rfc3339, rfc3339_from_unix, ClaimsError, SessionClaims, SESSION_TOKEN_TYPE};
 pub use credentials::{
     derive_credentials, new_session_id, parent_user_id, DerivedCredentials, SecretDerivation,
 };
 pub use key::SigningKey;
-pub use token::{SessionKeys, SessionTokenError};
+pub use token::{SessionKeys, SessionTokenError, MAX_SESSION_TOKEN_BYTES};
