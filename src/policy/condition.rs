@@ -249,13 +249,16 @@ pub(crate) fn parse_network(text: &str) -> Option<IpNet> {
 
 /// ARN matching as IAM does it: the six colon-separated parts are compared one by one, each
 /// with wildcards, so `*` never spans a colon before the resource part.
-/// A pattern with fewer than six parts (such as `*`) is matched against the whole ARN.
+/// A pattern without any colon (such as `*`) is matched against the whole ARN.
 fn arn_matches(pattern: &[Token], arn: &str) -> bool {
+    if !pattern.contains(&Token::Literal(':')) {
+        return matches_pattern(pattern, arn, false);
+    }
     let mut pattern_parts = Vec::with_capacity(6);
     let mut rest = pattern;
     for _ in 0..5 {
         let Some(colon) = rest.iter().position(|t| *t == Token::Literal(':')) else {
-            return matches_pattern(pattern, arn, false);
+            return false;
         };
         pattern_parts.push(&rest[..colon]);
         rest = &rest[colon + 1..];

@@ -49,7 +49,7 @@ fn validate_statement(
     problems: &mut Vec<PolicyError>,
 ) {
     let mut problem = |field: &str, message: String| {
-        problems.push(PolicyError::new(child_path(path, field), message));
+        problems.push(PolicyError::new(format!("{path}.{field}"), message));
     };
     pair(
         "Action",
