@@ -2,6 +2,10 @@
 
 use std::collections::HashMap;
 
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
 /// A context value: one string, or a set of strings (`oidc:aud` from an array `aud`, `:amr`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextValue {
@@ -15,6 +19,28 @@ impl ContextValue {
             ContextValue::Single(value) => std::slice::from_ref(value),
             ContextValue::Multi(values) => values,
         }
+    }
+}
+
+impl ContextValue {
+    /// A token claim as a context value: strings as they are, numbers and booleans as their JSON
+    /// text, arrays as sets of their scalar elements. Objects and nulls have no context value.
+    pub fn from_json(value: &Value) -> Option<Self> {
+        match value {
+            Value::Array(items) => Some(ContextValue::Multi(
+                items.iter().filter_map(scalar_text).collect(),
+            )),
+            other => scalar_text(other).map(ContextValue::Single),
+        }
+    }
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
     }
 }
 
@@ -73,6 +99,25 @@ impl Context {
         self
     }
 
+    /// Sets `key` from a JSON value (see [`ContextValue::from_json`]); objects and nulls are skipped.
+    pub fn insert_json(&mut self, key: impl Into<String>, value: &Value) {
+        if let Some(value) = ContextValue::from_json(value) {
+            self.insert(key, value);
+        }
+    }
+
+    /// Sets the request-time keys `aws:CurrentTime` (RFC 3339) and `aws:EpochTime` from `now`
+    /// (Unix seconds), so date conditions compare against the caller's clock.
+    pub fn insert_request_time(&mut self, now: i64) {
+        self.insert("aws:EpochTime", now.to_string());
+        let current = OffsetDateTime::from_unix_timestamp(now)
+            .ok()
+            .and_then(|time| time.format(&Rfc3339).ok());
+        if let Some(current) = current {
+            self.insert("aws:CurrentTime", current);
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<&ContextValue> {
         self.entries
             .get(&key.to_lowercase())
@@ -125,6 +170,7 @@ impl<K: Into<String>, V: Into<ContextValue>> FromIterator<(K, V)> for Context {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn keys_are_case_insensitive() {
@@ -138,6 +184,39 @@ mod tests {
         assert_eq!(context.len(), 1);
         assert_eq!(context.single("oidc:sub"), Some("bob"));
         assert_eq!(context.iter().next().map(|(k, _)| k), Some("oidc:Sub"));
+    }
+
+    #[test]
+    fn json_claims_become_context_values() {
+        let mut context = Context::new();
+        context.insert_json("oidc:aud", &json!(["a", 1, true, null, {"x": 1}]));
+        context.insert_json("oidc:exp", &json!(1700000000));
+        context.insert_json("oidc:email_verified", &json!(true));
+        context.insert_json("oidc:address", &json!({"country": "NL"}));
+        context.insert_json("oidc:nothing", &Value::Null);
+        assert_eq!(
+            context.get("oidc:aud"),
+            Some(&ContextValue::Multi(vec![
+                "a".into(),
+                "1".into(),
+                "true".into()
+            ]))
+        );
+        assert_eq!(context.single("oidc:exp"), Some("1700000000"));
+        assert_eq!(context.single("oidc:email_verified"), Some("true"));
+        assert_eq!(context.get("oidc:address"), None);
+        assert_eq!(context.get("oidc:nothing"), None);
+    }
+
+    #[test]
+    fn request_time_comes_from_the_given_clock() {
+        let mut context = Context::new();
+        context.insert_request_time(1_588_334_400);
+        assert_eq!(
+            context.single("aws:CurrentTime"),
+            Some("2020-05-01T12:00:00Z")
+        );
+        assert_eq!(context.single("aws:epochtime"), Some("1588334400"));
     }
 
     #[test]

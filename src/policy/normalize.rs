@@ -173,7 +173,7 @@ fn go_float(out: &mut String, number: f64) {
             None => out.push_str(&formatted),
         }
     } else {
-        // Display never uses an exponent for f64 and omits a trailing `.0`... except for zero, handled here too.
+        // Rust's f64 Display is already Go's plain form: shortest digits, no exponent, no `.0`.
         let _ = write!(out, "{number}");
     }
 }

@@ -1163,3 +1163,103 @@ fn policy_errors_display_with_their_path() {
         "invalid JSON: x"
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::super::PolicyDocument;
+
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9:/*?<>&\"\\\\é\u{2028}\n-]{0,12}"
+    }
+
+    fn list() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            text().prop_map(Value::from),
+            prop::collection::vec(text(), 1..4).prop_map(Value::from),
+        ]
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            text().prop_map(Value::from),
+            any::<i32>().prop_map(Value::from),
+            // Short mantissas only: serde_json (without `float_roundtrip`) may misround long ones.
+            (-1_000_000i64..1_000_000).prop_map(|n| Value::from(n as f64 / 8.0)),
+            (-9i64..10).prop_map(|n| Value::from(n as f64 * 1e22)),
+            (1i64..10).prop_map(|n| Value::from(n as f64 / 1e8)),
+            any::<bool>().prop_map(Value::from),
+        ]
+    }
+
+    fn condition() -> impl Strategy<Value = Value> {
+        let operator = prop::sample::select(vec![
+            "StringEquals",
+            "ForAnyValue:StringLike",
+            "NumericLessThan",
+            "Bool",
+            "BinaryEquals",
+        ]);
+        let values = prop_oneof![
+            scalar(),
+            prop::collection::vec(scalar(), 0..3).prop_map(Value::from)
+        ];
+        prop::collection::btree_map(
+            operator,
+            prop::collection::btree_map(text(), values, 0..3),
+            0..3,
+        )
+        .prop_map(|blocks| serde_json::to_value(blocks).unwrap_or(Value::Null))
+    }
+
+    fn statement() -> impl Strategy<Value = Value> {
+        (
+            prop::option::of(text()),
+            any::<bool>(),
+            list(),
+            list(),
+            prop::option::of(list()),
+            condition(),
+        )
+            .prop_map(|(sid, allow, action, resource, not_action, condition)| {
+                let mut statement = json!({
+                    "Effect": if allow { "Allow" } else { "Deny" },
+                    "Action": action,
+                    "Resource": resource,
+                    "Condition": condition,
+                });
+                if let Some(sid) = sid {
+                    statement["Sid"] = sid.into();
+                }
+                if let Some(not_action) = not_action {
+                    statement["NotAction"] = not_action;
+                }
+                statement
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_arbitrary_text_never_panics(text in "[\\[\\]{}\":,a-zA-Z0-9 .\\\\-]{0,200}") {
+            let _ = PolicyDocument::parse(&text);
+        }
+
+        #[test]
+        fn normalisation_is_idempotent_and_valid_json(
+            statements in prop::collection::vec(statement(), 1..4),
+            id in prop::option::of(text()),
+        ) {
+            let mut value = json!({"Version": "2012-10-17", "Statement": statements});
+            if let Some(id) = id {
+                value["Id"] = id.into();
+            }
+            let document = PolicyDocument::from_value(&value).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let normalized = document.normalized_json();
+            let reparsed = PolicyDocument::parse(&normalized).map_err(|e| TestCaseError::fail(format!("{e}: {normalized}")))?;
+            prop_assert_eq!(reparsed.normalized_json(), normalized.clone());
+            prop_assert_eq!(reparsed.statements.len(), document.statements.len());
+            prop_assert!(!normalized.contains('<') && !normalized.contains('>') && !normalized.contains('&'));
+        }
+    }
+}
