@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::condition::{check_block, ConditionFailure, FailureReason};
 use super::context::Context;
-use super::model::{Effect, PolicyDocument, Principal, PrincipalType, Statement};
+use super::model::{Effect, OneOrMany, PolicyDocument, Principal, PrincipalType, Statement};
 use super::wildcard;
 
 /// What is being asked of a policy.
@@ -95,7 +95,7 @@ pub fn evaluate(doc: &PolicyDocument, req: &EvalRequest<'_>) -> Evaluation {
 }
 
 fn statement_outcome(statement: &Statement, req: &EvalRequest<'_>) -> StatementOutcome {
-    let action_listed = |list: &super::model::OneOrMany<String>| {
+    let action_listed = |list: &OneOrMany<String>| {
         list.iter()
             .any(|pattern| wildcard::matches(pattern, req.action, true))
     };

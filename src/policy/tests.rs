@@ -1164,6 +1164,31 @@ fn policy_errors_display_with_their_path() {
     );
 }
 
+// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_sid.html
+#[test]
+fn sids_must_be_unique() {
+    let policy = doc(json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "A", "Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"},
+        {"Sid": "", "Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"},
+        {"Sid": "", "Effect": "Allow", "Principal": "*", "Action": "sts:AssumeRole"},
+        {"Sid": "A", "Effect": "Deny", "Principal": "*", "Action": "sts:AssumeRole"}
+    ]}));
+    assert_eq!(
+        policy.validate_trust(),
+        [PolicyError::new(
+            "Statement[3].Sid",
+            "duplicates the Sid of Statement[0]"
+        )]
+    );
+    assert_eq!(
+        policy.validate_session()[0],
+        PolicyError::new(
+            "Statement[0].Principal",
+            "is not allowed in a session or identity policy"
+        )
+    );
+}
+
 mod properties {
     use proptest::prelude::*;
     use serde_json::{json, Value};

@@ -37,6 +37,18 @@ pub(super) fn validate(doc: &PolicyDocument, usage: Use) -> Vec<PolicyError> {
         ));
     }
     for (index, statement) in doc.statements.iter().enumerate() {
+        // IAM requires a Sid to be unique within its policy, so traces can name statements by it.
+        if let Some(sid) = statement.sid.as_deref().filter(|sid| !sid.is_empty()) {
+            let first = doc.statements[..index]
+                .iter()
+                .position(|earlier| earlier.sid.as_deref() == Some(sid));
+            if let Some(first) = first {
+                problems.push(PolicyError::new(
+                    format!("{}.Sid", doc.statement_path(index)),
+                    format!("duplicates the Sid of {}", doc.statement_path(first)),
+                ));
+            }
+        }
         validate_statement(statement, &doc.statement_path(index), usage, &mut problems);
     }
     problems
