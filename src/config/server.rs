@@ -209,6 +209,9 @@ impl ServerSettings {
         if let Some(v) = &cli.config_path {
             s.config_path = Some(v.clone());
         }
+        if s.admin_listen == Some(s.listen) {
+            return Err(invalid("admin_listen", "must differ from listen"));
+        }
         if s.body_limit == 0 {
             return Err(invalid("body_limit", "must be greater than zero"));
         }
@@ -317,6 +320,7 @@ mod tests {
             ("STSD_BODY_LIMIT", "lots", "body_limit"),
             ("STSD_BODY_LIMIT", "0", "body_limit"),
             ("STSD_ADMIN_LISTEN", ":90", "admin_listen"),
+            ("STSD_ADMIN_LISTEN", "0.0.0.0:8090", "admin_listen"),
             ("STSD_TLS_CERT", "/c.pem", "tls_key"),
             ("STSD_TLS_KEY", "/k.pem", "tls_cert"),
         ];
@@ -340,5 +344,32 @@ mod tests {
             ServerSettings::load(Some(f.path()), &HashMap::new(), &none),
             Err(SettingsError::Source(_))
         ));
+    }
+
+    #[test]
+    fn example_file_documents_every_key() {
+        let text = include_str!("../../config/stsd.example.toml");
+        let uncommented: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for (_, key) in ENV_VARS {
+            assert!(uncommented.contains(&format!("{key} = ")), "{key} missing");
+        }
+        let f = toml(&uncommented);
+        let s = ServerSettings::load(Some(f.path()), &HashMap::new(), &CliOverrides::default())
+            .unwrap();
+        assert_eq!(s.admin_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert_eq!(s.tls_key, Some(PathBuf::from("/etc/stsd/tls/tls.key")));
+        assert_eq!(s.config_path, Some(PathBuf::from("/etc/stsd/iam.json")));
+        let empty = ServerSettings::load(
+            Some(toml(text).path()),
+            &HashMap::new(),
+            &CliOverrides::default(),
+        )
+        .unwrap();
+        assert_eq!(empty.listen, DEFAULT_LISTEN.parse().unwrap());
     }
 }
