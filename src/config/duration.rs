@@ -259,4 +259,22 @@ mod tests {
         assert_eq!(format(Duration::from_millis(1500)), "1.5s");
         assert_eq!(format(Duration::ZERO), "0s");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn format_round_trips(nanos in 0u64..(400 * 3600 * 1_000_000_000)) {
+            let d = Duration::from_nanos(nanos);
+            proptest::prop_assert_eq!(parse(&format(d)), Ok(d));
+        }
+
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,24}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn parse_digit_unit_soup_never_panics(s in "[0-9.+-]{0,12}(ns|us|µs|ms|s|m|h|x)?[0-9.]{0,6}") {
+            let _ = parse(&s);
+        }
+    }
 }

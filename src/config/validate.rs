@@ -107,7 +107,7 @@ pub fn validate(
     let sts = sts_settings(&mut c, file, ctx);
     let providers = providers(&mut c, file);
     let policies = policies(&mut c, &file.policies);
-    let roles = roles(&mut c, &file.roles, &policies);
+    let roles = roles(&mut c, &file.roles, &file.policies);
     check_role_mappings(&mut c, file, &roles);
     if let Some(effect) = file
         .policy
@@ -675,7 +675,10 @@ fn is_role_name(name: &str) -> bool {
             .all(|ch| ch.is_ascii_alphanumeric() || "+=,.@_-".contains(ch))
 }
 
-fn roles(c: &mut Collector, entries: &[RoleEntry], policies: &[NamedPolicy]) -> Vec<Role> {
+// Attached policies are checked against every declared name, so that a policy with its own
+// problems does not also show up as "unknown" in each role that attaches it.
+fn roles(c: &mut Collector, entries: &[RoleEntry], policies: &[PolicyEntry]) -> Vec<Role> {
+    let known: HashSet<&str> = policies.iter().map(|p| p.name.as_str()).collect();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut out = Vec::new();
     for (i, r) in entries.iter().enumerate() {
@@ -753,7 +756,6 @@ fn roles(c: &mut Collector, entries: &[RoleEntry], policies: &[NamedPolicy]) -> 
             },
         };
 
-        let known: HashSet<&str> = policies.iter().map(|p| p.name.as_str()).collect();
         for (j, name) in r.attached_policies.iter().enumerate() {
             if !known.contains(name.as_str()) {
                 c.err(
