@@ -25,7 +25,8 @@ pub const ENV_VARS: [(&str, &str); 7] = [
     ("STSD_CONFIG", "config"),
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Log line format; `clap::ValueEnum` so that `--log-format` can take it directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
     #[default]
     Text,
