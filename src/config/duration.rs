@@ -29,7 +29,16 @@ pub enum DurationError {
     Invalid(String),
     #[error("a numeric duration must be a whole number of seconds")]
     NotWholeSeconds,
+    #[error(
+        "{0} seconds is implausibly large; a JSON integer here means seconds, not nanoseconds \
+         as in SeaweedFS: write a string such as \"1h\""
+    )]
+    LooksLikeNanoseconds(String),
 }
+
+/// Integers at or above this many seconds (about 31 years) are taken for SeaweedFS-style
+/// nanosecond counts (1e9 is SeaweedFS's "1s") and refused instead of silently meaning decades.
+const NANOSECOND_SUSPICION: u64 = 1_000_000_000;
 
 /// A duration as written in the file, before interpretation.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -50,8 +59,8 @@ impl RawDuration {
 
 fn from_seconds(n: &serde_json::Number) -> Result<Duration, DurationError> {
     if let Some(secs) = n.as_u64() {
-        if u128::from(secs) * 1_000_000_000 > MAX_NANOS {
-            return Err(DurationError::Overflow);
+        if secs >= NANOSECOND_SUSPICION {
+            return Err(DurationError::LooksLikeNanoseconds(secs.to_string()));
         }
         return Ok(Duration::from_secs(secs));
     }
@@ -60,7 +69,9 @@ fn from_seconds(n: &serde_json::Number) -> Result<Duration, DurationError> {
     }
     match n.as_f64() {
         Some(f) if f < 0.0 => Err(DurationError::Negative),
-        Some(f) if f.fract() == 0.0 && f > 0.0 => Err(DurationError::Overflow),
+        Some(f) if f.fract() == 0.0 && f > 0.0 => {
+            Err(DurationError::LooksLikeNanoseconds(n.to_string()))
+        }
         _ => Err(DurationError::NotWholeSeconds),
     }
 }
@@ -245,9 +256,23 @@ mod tests {
         let frac: RawDuration = serde_json::from_str("1.5").unwrap();
         assert_eq!(frac.to_duration(), Err(DurationError::NotWholeSeconds));
         let huge: RawDuration = serde_json::from_str("18446744073709551615").unwrap();
-        assert_eq!(huge.to_duration(), Err(DurationError::Overflow));
+        assert!(matches!(
+            huge.to_duration(),
+            Err(DurationError::LooksLikeNanoseconds(_))
+        ));
         let huger: RawDuration = serde_json::from_str("1e30").unwrap();
-        assert_eq!(huger.to_duration(), Err(DurationError::Overflow));
+        assert!(matches!(
+            huger.to_duration(),
+            Err(DurationError::LooksLikeNanoseconds(_))
+        ));
+        // SeaweedFS's "1h" written as nanoseconds.
+        let ns: RawDuration = serde_json::from_str("3600000000000").unwrap();
+        assert_eq!(
+            ns.to_duration(),
+            Err(DurationError::LooksLikeNanoseconds("3600000000000".into()))
+        );
+        let just_below: RawDuration = serde_json::from_str("999999999").unwrap();
+        assert_eq!(just_below.to_duration(), Ok(secs(999_999_999)));
     }
 
     #[test]

@@ -321,6 +321,10 @@ fn bad_durations() {
     assert!(problem(&v).starts_with("sts.tokenDuration: \"3600\" has no unit"));
     v["sts"]["tokenDuration"] = json!(0);
     assert_eq!(problem(&v), "sts.tokenDuration: must be greater than zero");
+    v["sts"]["tokenDuration"] = json!(3_600_000_000_000_u64);
+    assert!(problem(&v).starts_with(
+        "sts.tokenDuration: 3600000000000 seconds is implausibly large; a JSON integer here means seconds"
+    ));
     v["sts"]["tokenDuration"] = json!(5400);
     assert_eq!(
         load(&v).unwrap().config.sts.token_duration,
