@@ -3,7 +3,8 @@
 //! A bare JSON integer means **seconds** here. SeaweedFS reads a bare integer as nanoseconds
 //! (`3600` is 3.6 µs there); that reading turns every plausible hand-written number into a
 //! useless value, so stsd deliberately differs (DESIGN.md §4). A number written as a string
-//! without a unit (`"3600"`) is refused rather than guessed at.
+//! without a unit (`"3600"`), or an integer so large it can only be a SeaweedFS nanosecond count,
+//! is refused rather than guessed at.
 
 use std::time::Duration;
 

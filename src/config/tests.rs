@@ -855,3 +855,69 @@ fn nulls_mean_absent() {
     assert_eq!(c.sts.token_duration, Duration::from_secs(3600));
     assert!(c.providers[0].enabled);
 }
+
+#[test]
+fn a_seaweedfs_style_file_loads_without_warnings() {
+    let v = json!({
+        "sts": {
+            "tokenDuration": "1h",
+            "maxSessionLength": "12h",
+            "issuer": "seaweedfs-sts",
+            "signingKey": "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc="
+        },
+        "policy": { "defaultEffect": "Deny", "storeType": "memory" },
+        "roleStore": { "storeType": "memory" },
+        "oidcProviderStore": { "storeType": "memory" },
+        "providers": [{
+            "name": "keycloak",
+            "type": "oidc",
+            "enabled": true,
+            "config": {
+                "issuer": "http://keycloak:8080/realms/seaweedfs-test",
+                "clientId": "seaweedfs-s3",
+                "clientSecret": "seaweedfs-s3-secret",
+                "jwksUri": "http://keycloak:8080/realms/seaweedfs-test/protocol/openid-connect/certs",
+                "userInfoUri": "http://keycloak:8080/realms/seaweedfs-test/protocol/openid-connect/userinfo",
+                "scopes": ["openid", "profile", "email"],
+                "redirectUri": "http://localhost:8333/callback",
+                "claimsMapping": { "usernameClaim": "preferred_username", "groupsClaim": "roles" },
+                "roleMapping": {
+                    "rules": [{ "claim": "roles", "value": "s3-admin", "role": "arn:aws:iam::role/KeycloakAdminRole" }],
+                    "defaultRole": "arn:aws:iam::role/KeycloakAdminRole"
+                }
+            }
+        }],
+        "roles": [{
+            "roleName": "KeycloakAdminRole",
+            "roleArn": "arn:aws:iam::role/KeycloakAdminRole",
+            "trustPolicy": {
+                "Version": "2012-10-17",
+                "Statement": [{ "Effect": "Allow", "Principal": { "Federated": "keycloak" },
+                                "Action": ["sts:AssumeRoleWithWebIdentity"] }]
+            },
+            "attachedPolicies": ["S3AdminPolicy"],
+            "description": "Admin role for Keycloak users",
+            "maxSessionDuration": 3600
+        }],
+        "policies": [{
+            "name": "S3AdminPolicy",
+            "document": { "Version": "2012-10-17",
+                          "Statement": [{ "Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"] }] }
+        }]
+    });
+    let loaded = load(&v).unwrap_or_else(|e| panic!("{e:#?}"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    assert_eq!(
+        c.sts.signing_key.bytes(),
+        b"test-signing-key-32-characters-long"
+    );
+    let role = c
+        .role_by_arn("arn:aws:iam::role/KeycloakAdminRole")
+        .unwrap();
+    assert_eq!(role.max_session_duration, Some(Duration::from_secs(3600)));
+    let s = &c.providers[0].settings;
+    assert_eq!(s.scopes, vec!["openid", "profile", "email"]);
+    assert_eq!(s.claims_mapping.groups_claim.as_deref(), Some("roles"));
+    assert_eq!(s.role_mapping.as_ref().unwrap().rules[0].value, "s3-admin");
+}
