@@ -42,7 +42,8 @@ pub struct Loaded {
 
 /// Load `iam.json` from disk, substituting `${VAR}` from the process environment; a relative
 /// `sts.signingKeyFile` is resolved against the file's directory.
-pub fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
+pub fn load_file(path: impl AsRef<Path>) -> Result<Loaded, ConfigErrors> {
+    let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors::single(Problem::new(
             "",
