@@ -635,7 +635,7 @@ fn load_file_resolves_a_relative_key_file_next_to_the_config() {
     std::fs::write(&path, v.to_string()).unwrap();
     let loaded = load_file(&path).unwrap();
     assert_eq!(loaded.config.providers.len(), 1);
-    let missing = load_file(&dir.path().join("absent.json")).unwrap_err();
+    let missing = load_file(dir.path().join("absent.json")).unwrap_err();
     assert!(missing.problems[0].message.starts_with("cannot read "));
 }
 
