@@ -238,22 +238,20 @@ impl JwksCache {
         if snap.generation != seen_generation {
             return usable(&snap, Refresh::Shared);
         }
+        // After a failed attempt, wait out the interval whatever asked: a down or hanging IdP
+        // must not cost every request a timeout.
+        let failed_recently = snap.last_error_at.is_some_and(|at| {
+            snap.fetched_at.is_none_or(|ok| at >= ok) && within(now, at, REFETCH_INTERVAL_SECS)
+        });
         match trigger {
             Trigger::Prefetch => {}
-            Trigger::Stale => {
-                let failed_recently = snap.last_error_at.is_some_and(|at| {
-                    snap.fetched_at.is_none_or(|ok| at >= ok)
-                        && within(now, at, REFETCH_INTERVAL_SECS)
-                });
-                if failed_recently {
-                    return usable(&snap, Refresh::RateLimited);
-                }
-            }
+            Trigger::Stale if failed_recently => return usable(&snap, Refresh::RateLimited),
+            Trigger::Stale => {}
             Trigger::UnknownKid => {
-                if book
+                let refetched_recently = book
                     .last_kid_refetch
-                    .is_some_and(|at| within(now, at, REFETCH_INTERVAL_SECS))
-                {
+                    .is_some_and(|at| within(now, at, REFETCH_INTERVAL_SECS));
+                if failed_recently || refetched_recently {
                     return usable(&snap, Refresh::RateLimited);
                 }
                 book.last_kid_refetch = Some(now);

@@ -22,6 +22,9 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     pub fn new(spec: &ProviderSpec) -> Result<Self, ProviderError> {
+        if spec.settings.tls_insecure_skip_verify {
+            tracing::warn!(provider = %spec.name, "TLS certificate verification is disabled for this provider's IdP");
+        }
         let cache =
             JwksCache::new(&spec.name, cache_config(&spec.settings)).map_err(|e| match e {
                 ClientError::Ca { path, reason } => ProviderError::TlsCa {
@@ -153,7 +156,9 @@ impl OidcProvider {
             Ok(found) => found,
             Err(e) => return Err(trace.fail(step::KEY, unavailable(e.0))),
         };
-        if !matches!(keys.find(kid, alg), Err(KeyMiss::Unknown)) {
+        // Only keys that came from the cache are worth refetching: a set fetched (or refused)
+        // during this very call is as current as the IdP can make it.
+        if refresh != Refresh::Cached || !matches!(keys.find(kid, alg), Err(KeyMiss::Unknown)) {
             return Ok((keys, refresh));
         }
         match self.jwks.refetch_for_unknown_kid(now, &keys).await {

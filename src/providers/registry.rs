@@ -191,7 +191,14 @@ impl Registry {
                 }
                 trace.pass(step::PROVIDER, || format!("{} (mock)", mock.name()));
                 if let Some(result) = mock.fixed_token(token, now) {
-                    return result.map_err(|e| trace.fail(step::SUBJECT, e));
+                    return result.map_err(|e| {
+                        let at = if e == TokenError::Expired {
+                            step::EXPIRY
+                        } else {
+                            step::SIGNATURE
+                        };
+                        trace.fail(at, e)
+                    });
                 }
             }
         }
@@ -255,4 +262,126 @@ fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClaimsMapping, OidcSettings};
+    use crate::providers::JwsAlgorithm;
+
+    fn spec(name: &str, kind: ProviderKind, issuer: &str) -> ProviderSpec {
+        ProviderSpec {
+            name: name.into(),
+            kind,
+            enabled: true,
+            settings: OidcSettings {
+                issuer: issuer.into(),
+                client_ids: vec!["client".into()],
+                jwks_uri: None,
+                client_secret: None,
+                user_info_uri: None,
+                scopes: vec![],
+                claims_mapping: ClaimsMapping::default(),
+                role_mapping: None,
+                policy_claim: None,
+                allowed_principal_tag_keys: vec![],
+                tls_ca_cert: None,
+                tls_insecure_skip_verify: false,
+                thumbprints: vec![],
+                bearer_token_file: None,
+                allowed_algorithms: JwsAlgorithm::ALL.to_vec(),
+                jwks_cache_ttl: Duration::from_secs(3600),
+                http_timeout: Duration::from_secs(5),
+            },
+        }
+    }
+
+    #[test]
+    fn duplicate_names_and_issuers_are_refused() {
+        let a = spec("a", ProviderKind::Oidc, "https://a");
+        let err = Registry::new(
+            &[a.clone(), spec("a", ProviderKind::Oidc, "https://b")],
+            Duration::ZERO,
+        );
+        assert!(matches!(
+            err,
+            Err(ProviderError::Duplicate { what: "name", .. })
+        ));
+        let err = Registry::new(
+            &[a, spec("b", ProviderKind::Mock, "https://a")],
+            Duration::ZERO,
+        );
+        assert!(matches!(
+            err,
+            Err(ProviderError::Duplicate { what: "issuer", .. })
+        ));
+    }
+
+    #[test]
+    fn unreadable_ca_is_a_provider_error() {
+        let mut k = spec(
+            "k8s",
+            ProviderKind::Kubernetes,
+            "https://kubernetes.default.svc.cluster.local",
+        );
+        k.settings.tls_ca_cert = Some("/nonexistent/ca.crt".into());
+        let err = Registry::new(&[k], Duration::ZERO).expect_err("no CA file");
+        assert!(matches!(err, ProviderError::TlsCa { .. }));
+        assert!(err.to_string().contains("/nonexistent/ca.crt"));
+    }
+
+    #[test]
+    fn listing_covers_every_kind() {
+        let registry = Registry::new(
+            &[
+                spec("k8s", ProviderKind::Kubernetes, "https://k"),
+                spec("dev", ProviderKind::Mock, "https://m"),
+            ],
+            Duration::from_secs(60),
+        )
+        .expect("registry");
+        let list = registry.list();
+        assert_eq!(list[0].kind, "kubernetes");
+        assert!(list[0].jwks.is_some());
+        assert_eq!(list[1].kind, "mock");
+        assert!(list[1].jwks.is_none());
+        assert_eq!(registry.clock_skew_secs(), 60);
+    }
+
+    #[test]
+    fn registry_and_its_futures_can_cross_threads() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: &T) {}
+        let registry = Registry::new(&[], Duration::ZERO).expect("registry");
+        send_sync(&registry);
+        let fut = registry.verify("x", 0);
+        send(&fut);
+        let explained = registry.verify_explained("x", 0);
+        send(&explained);
+    }
+
+    #[tokio::test]
+    async fn mock_answers_only_when_configured() {
+        let without = Registry::new(&[], Duration::ZERO).expect("registry");
+        assert_eq!(
+            without
+                .verify("valid_test_token", 0)
+                .await
+                .map_err(|e| e.kind())
+                .err(),
+            Some("malformed")
+        );
+        let with = Registry::new(
+            &[spec("dev", ProviderKind::Mock, "https://m")],
+            Duration::ZERO,
+        )
+        .expect("registry");
+        let (result, steps) = with.verify_explained("expired_token", 0).await;
+        assert_eq!(result.err(), Some(TokenError::Expired));
+        assert_eq!(
+            steps.last().map(|s| (s.step, s.ok)),
+            Some(("expiry", false))
+        );
+    }
 }

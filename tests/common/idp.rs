@@ -96,6 +96,8 @@ struct Shared {
     discovery_requests: AtomicUsize,
     down: AtomicBool,
     delay_ms: AtomicU64,
+    /// While `true`, requests wait before being answered.
+    paused: tokio::sync::watch::Sender<bool>,
 }
 
 /// An OIDC issuer on loopback. Dropping it stops the server.
@@ -134,6 +136,7 @@ impl TestIdp {
             discovery_requests: AtomicUsize::new(0),
             down: AtomicBool::new(false),
             delay_ms: AtomicU64::new(0),
+            paused: tokio::sync::watch::channel(false).0,
         });
         let server = tokio::spawn(serve(listener, issuer.clone(), shared.clone()));
         Self {
@@ -287,6 +290,16 @@ impl TestIdp {
         self.shared.delay_ms.store(ms, Ordering::SeqCst);
     }
 
+    /// Holds every response until [`TestIdp::resume`], so a test can observe a fetch in flight
+    /// without relying on timing.
+    pub fn pause(&self) {
+        self.shared.paused.send_replace(true);
+    }
+
+    pub fn resume(&self) {
+        self.shared.paused.send_replace(false);
+    }
+
     pub fn jwks_requests(&self) -> usize {
         self.shared.jwks_requests.load(Ordering::SeqCst)
     }
@@ -404,6 +417,8 @@ async fn handle(mut stream: TcpStream, issuer: &str, shared: &Shared) -> std::io
         "/jwks" => shared.jwks_requests.fetch_add(1, Ordering::SeqCst),
         _ => 0,
     };
+    let mut paused = shared.paused.subscribe();
+    let _ = paused.wait_for(|p| !*p).await;
     let delay = shared.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
