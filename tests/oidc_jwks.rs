@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use common::idp::{Family, TestIdp};
-use stsd::config::ProviderSpec;
+use stsd::config::{ProviderKind, ProviderSpec};
 use stsd::providers::Registry;
 
 const NOW: i64 = 1_800_000_000;
@@ -415,4 +415,31 @@ async fn listing_shows_no_secrets() {
     assert_eq!(json[0]["clientIds"][0], CLIENT);
     let text = format!("{json} {listing:?} {registry:?}");
     assert!(!text.contains("very-secret-value"));
+}
+
+#[tokio::test]
+async fn kubernetes_provider_with_jwks_uri_and_bearer_token() {
+    let idp = TestIdp::start().await;
+    idp.require_bearer(Some("kubelet-projected"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "kubelet-projected").expect("write");
+    let mut spec = idp.provider_spec("cluster", &["https://stsd.example.com"]);
+    spec.kind = ProviderKind::Kubernetes;
+    spec.settings.jwks_uri = Some(idp.jwks_uri());
+    spec.settings.bearer_token_file = Some(token_file);
+    let registry = registry(spec);
+    let token = idp.sign(&json!({
+        "iss": idp.issuer(),
+        "sub": "system:serviceaccount:ci:runner",
+        "aud": ["https://kubernetes.default.svc", "https://stsd.example.com"],
+        "exp": NOW + 3600, "iat": NOW, "nbf": NOW,
+        "kubernetes.io": {"namespace": "ci", "serviceaccount": {"name": "runner"}}
+    }));
+    let id = registry.verify(&token, NOW).await.expect("verifies");
+    assert_eq!(id.provider, "cluster");
+    assert_eq!(id.matched_audience, "https://stsd.example.com");
+    assert_eq!(id.claims["kubernetes.io"]["namespace"], "ci");
+    assert_eq!((idp.discovery_requests(), idp.jwks_requests()), (0, 1));
+    assert_eq!(registry.list()[0].kind, "kubernetes");
 }

@@ -163,6 +163,7 @@ async fn get(
     url: &str,
     bearer: Option<&SecretString>,
 ) -> Result<Vec<u8>, String> {
+    let shown = redact_url(url);
     let mut request = client.get(url).header(ACCEPT, "application/json");
     if let Some(token) = bearer {
         let mut value =
@@ -171,24 +172,31 @@ async fn get(
         value.set_sensitive(true);
         request = request.header(AUTHORIZATION, value);
     }
-    let mut response = request.send().await.map_err(|e| chain(&e))?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| format!("{shown}: {}", chain(&e.without_url())))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!("HTTP {} from {url}", status.as_u16()));
+        return Err(format!("HTTP {} from {shown}", status.as_u16()));
     }
     if response
         .content_length()
         .is_some_and(|n| n > MAX_BODY as u64)
     {
         return Err(format!(
-            "response from {url} is larger than {MAX_BODY} bytes"
+            "response from {shown} is larger than {MAX_BODY} bytes"
         ));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| chain(&e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| format!("{shown}: {}", chain(&e.without_url())))?
+    {
         if body.len() + chunk.len() > MAX_BODY {
             return Err(format!(
-                "response from {url} is larger than {MAX_BODY} bytes"
+                "response from {shown} is larger than {MAX_BODY} bytes"
             ));
         }
         body.extend_from_slice(&chunk);
@@ -196,8 +204,22 @@ async fn get(
     Ok(body)
 }
 
-/// An error and its causes on one line ("error sending request …: connection refused").
-/// reqwest errors name the URL, which is configuration, never a credential.
+/// A URL fit for logs and the operator listing: user info and query dropped, since a
+/// misconfigured URL could carry credentials there.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "(invalid URL)".to_owned(),
+    }
+}
+
+/// An error and its causes on one line ("error sending request: connection refused").
 fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -225,6 +247,15 @@ mod tests {
             bearer_token_file: None,
             http_timeout: Duration::from_secs(5),
         }
+    }
+
+    #[test]
+    fn redacted_urls_lose_credentials_and_queries() {
+        assert_eq!(
+            redact_url("https://user:pw@idp.example.com/keys?token=abc#x"),
+            "https://idp.example.com/keys"
+        );
+        assert_eq!(redact_url("not a url"), "(invalid URL)");
     }
 
     #[test]

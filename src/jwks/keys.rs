@@ -346,6 +346,31 @@ mod tests {
     }
 
     #[test]
+    fn p384_keys_verify_es384_only() {
+        let ec = Jwk::generate_ec_key(EcCurve::P384).expect("ec");
+        let set = KeySet::from_json(
+            &jwks(vec![public(ec.clone(), Some("p384"))]),
+            &JwsAlgorithm::ALL,
+        )
+        .expect("parses");
+        assert_eq!(
+            set.algorithms().into_iter().collect::<Vec<_>>(),
+            vec!["ES384"]
+        );
+        let sig = ES384
+            .signer_from_jwk(&ec)
+            .expect("signer")
+            .sign(b"m")
+            .expect("sign");
+        let key = set.find(Some("p384"), JwsAlgorithm::Es384).expect("found");
+        assert!(key.verify(JwsAlgorithm::Es384, b"m", &sig));
+        assert_eq!(
+            set.find(Some("p384"), JwsAlgorithm::Es256).err(),
+            Some(KeyMiss::TypeMismatch)
+        );
+    }
+
+    #[test]
     fn refuses_documents_without_keys() {
         assert!(KeySet::from_json(b"nope", &JwsAlgorithm::ALL).is_err());
         assert!(KeySet::from_json(br#"{"keys":{}}"#, &JwsAlgorithm::ALL).is_err());

@@ -195,10 +195,13 @@ impl JwksCache {
     pub fn status(&self) -> JwksStatus {
         let snap = self.state.load();
         let keys = snap.keys.as_deref();
-        let next_refresh = match (snap.fetched_at, snap.last_error_at) {
-            (Some(at), _) => Some(at.saturating_add(self.ttl_secs)),
-            (None, Some(err)) => Some(err.saturating_add(REFETCH_INTERVAL_SECS)),
-            (None, None) => None,
+        let stale_at = snap.fetched_at.map(|at| at.saturating_add(self.ttl_secs));
+        let retry_at = snap
+            .last_error_at
+            .map(|at| at.saturating_add(REFETCH_INTERVAL_SECS));
+        let next_refresh = match (stale_at, retry_at) {
+            (Some(stale), Some(retry)) => Some(stale.max(retry)),
+            (stale, retry) => stale.or(retry),
         };
         JwksStatus {
             keys: keys.map_or(0, |k| k.keys().len()),
@@ -209,8 +212,9 @@ impl JwksCache {
             skipped: keys.map(|k| k.skipped().to_vec()).unwrap_or_default(),
             jwks_uri: snap
                 .jwks_uri
-                .clone()
-                .or_else(|| self.config.fetch.jwks_uri.clone()),
+                .as_deref()
+                .or(self.config.fetch.jwks_uri.as_deref())
+                .map(fetch::redact_url),
             fetched_at: snap.fetched_at,
             last_error: snap.last_error.clone(),
             last_error_at: snap.last_error_at,

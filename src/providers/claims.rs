@@ -322,4 +322,48 @@ mod tests {
             Some("p")
         );
     }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_claim_values_never_panic(
+            values in proptest::collection::vec(proptest::option::of(json_value()), 12),
+            now in proptest::prelude::any::<i64>(),
+            skew in 0i64..=300,
+        ) {
+            let names = [
+                "iss", "aud", "azp", "exp", "nbf", "iat", "sub", "groups", "roles", "email", "name",
+                "preferred_username",
+            ];
+            let claims: Map<String, Value> = names
+                .iter()
+                .zip(values)
+                .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
+                .collect();
+            let _ = check_issuer(&claims, "https://a");
+            let _ = check_audience(&claims, &ids(&["sts"]));
+            let _ = check_times(&claims, now, skew);
+            let _ = check_subject(&claims);
+            let _ = map_claims(&claims, &ClaimsMapping::default());
+        }
+    }
 }
