@@ -32,6 +32,26 @@ pub enum ServiceError {
     Internal { detail: String },
 }
 
+impl ServiceError {
+    /// The AWS error code this error is reported as (DESIGN.md §7).
+    pub fn aws_code(&self) -> &'static str {
+        match self {
+            Self::MissingParameter { .. } => "MissingParameter",
+            Self::Validation { .. } => "ValidationError",
+            Self::InvalidParameterValue { .. } => "InvalidParameterValue",
+            Self::InvalidIdentityToken { .. } => "InvalidIdentityToken",
+            Self::ExpiredToken { .. } => "ExpiredTokenException",
+            Self::IdpRejectedClaim { .. } => "IDPRejectedClaim",
+            Self::IdpCommunication { .. } => "IDPCommunicationError",
+            Self::AccessDenied { .. } => "AccessDenied",
+            Self::MalformedPolicyDocument { .. } => "MalformedPolicyDocument",
+            Self::PackedPolicyTooLarge { .. } => "PackedPolicyTooLarge",
+            Self::Throttling => "Throttling",
+            Self::Internal { .. } => "InternalFailure",
+        }
+    }
+}
+
 impl From<TokenError> for ServiceError {
     /// DESIGN.md §7: which AWS code each token failure surfaces as. The messages come from
     /// `TokenError`, which never echoes the token.
@@ -53,7 +73,15 @@ impl From<TokenError> for ServiceError {
             TokenError::ProviderDisabled { .. }
             | TokenError::MissingClaim { .. }
             | TokenError::InvalidClaim { .. } => Self::IdpRejectedClaim { message },
-            TokenError::IdpUnavailable { .. } => Self::IdpCommunication { message },
+            TokenError::IdpUnavailable { provider, reason } => {
+                // The reason names the IdP's URL: useful in the log, not in a response.
+                tracing::warn!(provider = %provider, reason = %reason, "identity provider unreachable");
+                Self::IdpCommunication {
+                    message: format!(
+                        "Couldn't retrieve verification key from your identity provider ({provider})"
+                    ),
+                }
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod error;
+pub mod operator;
 pub mod params;
 pub mod sessions;
 
@@ -13,7 +14,7 @@ use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
 use crate::config::{IamConfig, ProviderSpec, Role};
-use crate::policy::{self, Decision, EvalRequest, PolicyDocument};
+use crate::policy::{self, Decision, EvalRequest, Evaluation, PolicyDocument};
 use crate::providers::{Registry, VerifiedIdentity};
 use crate::secret::SecretString;
 use crate::session::{self, SessionClaims, SessionKeys};
@@ -259,34 +260,57 @@ fn role_grant<'a>(
     arn: &str,
     now: i64,
 ) -> Result<Grant<'a>, ServiceError> {
-    let role = config
+    let role = find_role(config, arn)?;
+    let evaluation = evaluate_trust(config, spec, identity, request, role, now);
+    trust_verdict(&evaluation, role)?;
+    Ok(Grant {
+        role: Some(role),
+        role_arn: arn.to_string(),
+        role_name: role.role_name.clone(),
+        policies: None,
+    })
+}
+
+fn find_role<'a>(config: &'a IamConfig, arn: &str) -> Result<&'a Role, ServiceError> {
+    config
         .role_by_arn(arn)
         .ok_or_else(|| ServiceError::AccessDenied {
             message: format!(
                 "Not authorized to perform sts:AssumeRoleWithWebIdentity: role {arn} does not exist"
             ),
-        })?;
+        })
+}
+
+/// The role's trust policy applied to this token and request.
+fn evaluate_trust(
+    config: &IamConfig,
+    spec: &ProviderSpec,
+    identity: &VerifiedIdentity,
+    request: &AssumeRoleRequest,
+    role: &Role,
+    now: i64,
+) -> Evaluation {
     let ctx = context::trust_context(spec, identity, request, now);
     let federated = policy::federated_identifiers(
         &spec.name,
         &spec.settings.issuer,
         config.sts.account_id.as_deref(),
     );
-    let evaluation = policy::evaluate(
+    policy::evaluate(
         &role.trust_policy,
         &EvalRequest {
             action: WEB_IDENTITY_ACTION,
             federated: &federated,
             context: &ctx,
         },
-    );
+    )
+}
+
+/// Deny wins over Allow; no matching Allow is a denial too. The message says which, so an
+/// operator can tell a missing statement from an explicit Deny without seeing the token.
+fn trust_verdict(evaluation: &Evaluation, role: &Role) -> Result<(), ServiceError> {
     match evaluation.decision {
-        Decision::Allow { .. } => Ok(Grant {
-            role: Some(role),
-            role_arn: arn.to_string(),
-            role_name: role.role_name.clone(),
-            policies: None,
-        }),
+        Decision::Allow { .. } => Ok(()),
         Decision::ExplicitDeny { statement } => Err(ServiceError::AccessDenied {
             message: format!(
                 "Not authorized to perform sts:AssumeRoleWithWebIdentity: statement {statement} of the trust policy of role {} explicitly denies this token",

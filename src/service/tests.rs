@@ -371,3 +371,101 @@ async fn reload_swaps_the_configuration() {
         .unwrap();
     assert_eq!(claims.iss, "reloaded-sts");
 }
+
+#[tokio::test]
+async fn inspecting_a_session_token_never_reveals_what_derives_the_secret() {
+    let svc = service_with(|_| {});
+    let out = assume(&svc, request(Some("arn:aws:iam::role/Reader")))
+        .await
+        .unwrap();
+    let token = out.credentials.session_token.clone();
+
+    let ok = svc.inspect_session_token(&token, NOW);
+    assert!(ok.valid);
+    let summary = ok.session.as_ref().unwrap();
+    assert_eq!(summary.access_key_id, out.credentials.access_key_id);
+    assert_eq!(summary.role, "arn:aws:iam::role/Reader");
+    assert_eq!(summary.session_name, "alice-session");
+    assert_eq!(summary.subject, "test-user-id");
+    assert_eq!(summary.policies, ["S3Read"]);
+    assert_eq!(summary.expires_at, "2026-01-01T01:00:00Z");
+    let rendered = serde_json::to_string(&ok).unwrap();
+    let claims = svc
+        .runtime()
+        .keys
+        .verify(&token, NOW.unix_timestamp())
+        .unwrap();
+    assert!(
+        !rendered.contains(&claims.sid),
+        "the session id derives the secret"
+    );
+    assert!(!rendered.contains(out.credentials.secret_access_key.expose()));
+    assert!(rendered.contains(r#""valid":true"#));
+
+    let expired = svc.inspect_session_token(&token, datetime!(2026-01-01 01:00:00 UTC));
+    assert_eq!((expired.valid, expired.reason), (false, Some("expired")));
+
+    let flip = token.len() - 10;
+    let replacement = if &token[flip..=flip] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{replacement}{}", &token[..flip], &token[flip + 1..]);
+    assert_eq!(
+        svc.inspect_session_token(&tampered, NOW).reason,
+        Some("bad-signature")
+    );
+    assert_eq!(
+        svc.inspect_session_token("garbage", NOW).reason,
+        Some("malformed")
+    );
+
+    // After rotation the old key still verifies as a previous key; an unrelated key does not.
+    let rotated = service_with(|f| {
+        f["sts"]["previousSigningKeys"] = json!([KEY_B64]);
+        f["sts"]["signingKey"] = json!("YW5vdGhlci1zaWduaW5nLWtleS1vZi0zMi1ieXRlcy1sb25n");
+    });
+    assert!(rotated.inspect_session_token(&token, NOW).valid);
+    let unrelated = service_with(|f| {
+        f["sts"]["signingKey"] = json!("YW5vdGhlci1zaWduaW5nLWtleS1vZi0zMi1ieXRlcy1sb25n");
+    });
+    assert_eq!(
+        unrelated.inspect_session_token(&token, NOW).reason,
+        Some("unknown-key")
+    );
+}
+
+#[tokio::test]
+async fn dry_run_names_the_failing_step() {
+    let svc = service_with(|_| {});
+    let allowed = svc
+        .explain(&request(Some("arn:aws:iam::role/Reader")), NOW)
+        .await;
+    assert!(allowed.allowed);
+    assert_eq!(allowed.steps.last().map(|s| s.step), Some("trust-policy"));
+    assert!(allowed.steps.iter().all(|s| s.ok));
+
+    let denied = svc
+        .explain(&request(Some("arn:aws:iam::role/Other")), NOW)
+        .await;
+    assert_eq!((denied.allowed, denied.code), (false, Some("AccessDenied")));
+    let last = denied.steps.last().unwrap();
+    assert_eq!((last.step, last.ok), ("trust-policy", false));
+    let explained = serde_json::to_string(&last.statements).unwrap();
+    assert!(
+        explained.contains("oidc:sub") && explained.contains("test-user-id"),
+        "{explained}"
+    );
+
+    let no_role = svc
+        .explain(&request(Some("arn:aws:iam::role/Nope")), NOW)
+        .await;
+    assert_eq!(
+        no_role.steps.last().map(|s| (s.step, s.ok)),
+        Some(("role", false))
+    );
+
+    let mut expired = request(Some("arn:aws:iam::role/Reader"));
+    expired.web_identity_token = "expired_token".into();
+    let run = svc.explain(&expired, NOW).await;
+    assert_eq!(run.code, Some("ExpiredTokenException"));
+    assert!(run.steps.iter().any(|s| !s.ok));
+    assert_eq!(svc.active_sessions(NOW), 0, "a dry run mints nothing");
+}
