@@ -69,6 +69,11 @@ impl Signer {
         }
     }
 
+    /// The same key with its own signer (for signing on several threads).
+    pub fn duplicate(&self) -> Self {
+        Self::from_private(self.alg, self.kid.clone(), self.private.clone())
+    }
+
     /// The public half as a JWKS entry.
     pub fn public_jwk(&self) -> Value {
         let mut public = self.private.to_public_key().expect("public key");
