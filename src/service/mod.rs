@@ -1,6 +1,7 @@
 //! AssumeRoleWithWebIdentity orchestration: verify the token, check the trust policy, cap the
 //! duration, mint the session. No HTTP types here; the clock is an argument.
 
+pub mod caller;
 pub mod context;
 pub mod error;
 pub mod operator;
