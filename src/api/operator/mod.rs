@@ -1,0 +1,3 @@
+//! Operator endpoints: liveness and readiness.
+
+pub mod health;

@@ -1,0 +1,257 @@
+//! Application wiring: shared state, routes, the request-context middleware, and the HTTP server
+//! with graceful shutdown.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::HeaderName;
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpMessage, HttpServer};
+use tracing::Instrument;
+
+use crate::api::sts::handlers;
+use crate::api::{self, operator, Outcome, RequestId, REQUEST_ID_HEADER};
+use crate::service::StsService;
+
+/// The HTTP server's own settings (everything but `iam.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// `host:port`, resolved at bind time.
+    pub listen: String,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How long in-flight requests may run after SIGTERM/SIGINT before the workers stop.
+    pub shutdown_timeout: Duration,
+}
+
+impl HttpSettings {
+    pub const DEFAULT_LISTEN: &'static str = "0.0.0.0:8090";
+    pub const DEV_LISTEN: &'static str = "127.0.0.1:8090";
+    pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: Self::DEFAULT_LISTEN.to_owned(),
+            body_limit: Self::DEFAULT_BODY_LIMIT,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every handler shares, passed as `web::Data` (no globals).
+pub struct AppState {
+    pub service: StsService,
+    pub settings: HttpSettings,
+    ready: AtomicBool,
+}
+
+impl AppState {
+    /// Not ready until [`AppState::set_ready`]: `serve` flips it once the listener is bound.
+    pub fn new(service: StsService, settings: HttpSettings) -> Self {
+        Self {
+            service,
+            settings,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// Registers every route. Used by [`serve`] and by the integration tests, so both run the same app.
+/// Everything sits in one scope so that the request-context middleware also wraps the 404 and 405
+/// fallbacks.
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
+    cfg.app_data(state).service(
+        web::scope("")
+            .wrap(from_fn(request_context))
+            .service(
+                web::resource("/")
+                    .name("query")
+                    .route(web::post().to(handlers::query))
+                    .route(web::get().to(handlers::query))
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/sts/assume-role-with-web-identity")
+                    .name("assume-role-json")
+                    .route(web::post().to(handlers::assume_role_json))
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/healthz")
+                    .name("healthz")
+                    .route(web::get().to(operator::health::healthz))
+                    .route(web::head().to(operator::health::healthz))
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/readyz")
+                    .name("readyz")
+                    .route(web::get().to(operator::health::readyz))
+                    .route(web::head().to(operator::health::readyz))
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .default_service(web::to(api::not_found)),
+    );
+}
+
+/// Gives each request an id (response header `x-amzn-RequestId`, and a span so every log line
+/// carries it) and writes one log line when it completes. The line holds only bounded values:
+/// method, route name, action, status, code, duration — never a path, query, header or body.
+async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let request_id = RequestId::generate();
+    req.extensions_mut().insert(request_id.clone());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        action = tracing::field::Empty
+    );
+    let method = req.method().clone();
+    let started = Instant::now();
+
+    // Handlers and the fallbacks render their own errors, so an `Err` here can only come from
+    // actix itself; it is passed on for actix to render. (The request cannot be cloned before
+    // routing to build a response of our own: the router needs it unshared.)
+    let mut res = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_boxed_body();
+    res.headers_mut().insert(
+        HeaderName::from_static(REQUEST_ID_HEADER),
+        request_id.header_value(),
+    );
+
+    let outcome = res
+        .request()
+        .extensions()
+        .get::<Outcome>()
+        .copied()
+        .unwrap_or_default();
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            route = res.request().match_name().unwrap_or("unmatched"),
+            action = outcome.action.unwrap_or("-"),
+            status = res.status().as_u16(),
+            code = outcome.code.unwrap_or("-"),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            request_id = %request_id,
+            "request completed"
+        );
+    });
+    Ok(res)
+}
+
+/// Binds, marks the service ready and runs until SIGTERM/SIGINT, then drains in-flight requests
+/// for up to `shutdown_timeout`. Must run inside an actix system (`actix_web::rt::System`).
+pub async fn serve(settings: HttpSettings, service: StsService) -> io::Result<()> {
+    serve_with(settings, service, |_| {}).await
+}
+
+/// [`serve`], calling `on_listening` with the bound addresses once the listener is up (the
+/// `--dev` banner prints the real port this way).
+pub async fn serve_with(
+    settings: HttpSettings,
+    service: StsService,
+    on_listening: impl FnOnce(&[SocketAddr]),
+) -> io::Result<()> {
+    let state = web::Data::new(AppState::new(service, settings.clone()));
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        let state = app_state.clone();
+        App::new().configure(move |cfg| configure(cfg, state))
+    })
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    .bind(&settings.listen)?;
+    let addrs: Vec<SocketAddr> = server.addrs();
+    let server = server.run();
+    state.set_ready(true);
+    for addr in &addrs {
+        tracing::info!(%addr, "listening");
+    }
+    on_listening(&addrs);
+    server.await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use actix_web::http::StatusCode;
+    use actix_web::test;
+
+    fn state() -> web::Data<AppState> {
+        web::Data::new(AppState::new(
+            StsService::default(),
+            HttpSettings::default(),
+        ))
+    }
+
+    #[actix_web::test]
+    async fn every_response_carries_a_request_id() {
+        let app = test::init_service(App::new().configure(|cfg| configure(cfg, state()))).await;
+        for (method, path) in [
+            ("GET", "/healthz"),
+            ("GET", "/nope"),
+            ("DELETE", "/"),
+            ("GET", "/?Action=Nope"),
+        ] {
+            let req = test::TestRequest::default()
+                .method(method.parse().unwrap())
+                .uri(path)
+                .to_request();
+            let res = test::call_service(&app, req).await;
+            let id = res.headers().get(REQUEST_ID_HEADER).unwrap();
+            assert_eq!(id.len(), 36, "{method} {path}");
+        }
+    }
+
+    #[actix_web::test]
+    async fn readiness_follows_the_flag() {
+        let state = state();
+        let app = {
+            let state = state.clone();
+            test::init_service(App::new().configure(move |cfg| configure(cfg, state))).await
+        };
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        state.set_ready(true);
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    #[actix_web::test]
+    async fn fallbacks_are_xml_errors() {
+        let app = test::init_service(App::new().configure(|cfg| configure(cfg, state()))).await;
+        let res = test::call_service(&app, test::TestRequest::get().uri("/x/y").to_request()).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let id = res.headers().get(REQUEST_ID_HEADER).unwrap().clone();
+        let body = test::read_body(res).await;
+        let body = std::str::from_utf8(&body).unwrap();
+        assert!(body.contains("<Code>NotFound</Code>"), "{body}");
+        assert!(body.contains(&format!("<RequestId>{}</RequestId>", id.to_str().unwrap())));
+
+        let res =
+            test::call_service(&app, test::TestRequest::put().uri("/healthz").to_request()).await;
+        assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+}

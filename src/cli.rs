@@ -1,0 +1,370 @@
+//! The command line: `serve` (the default), `check-config`, `healthcheck`, `version` (DESIGN.md §2).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{self, HttpSettings};
+use crate::service::StsService;
+use crate::telemetry::{init_logging, LogFormat};
+
+/// Git revision baked in at build time (`STSD_GIT_REVISION=$(git rev-parse HEAD) cargo build`).
+const GIT_REVISION: Option<&str> = option_env!("STSD_GIT_REVISION");
+
+pub const DEV_ROLE_ARN: &str = "arn:aws:iam::role/DevRole";
+pub const DEV_TOKEN: &str = "valid_test_token";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stsd",
+    version,
+    about = "A standalone AWS-compatible Security Token Service",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// `stsd --config iam.json` means `stsd serve --config iam.json`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Parse and validate an iam.json, print a summary; exit 1 listing every problem.
+    CheckConfig {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// Exit 0 when the health endpoint answers 200 (a Docker HEALTHCHECK without curl).
+    Healthcheck {
+        /// Defaults to http://127.0.0.1:<port of STSD_LISTEN or 8090>/healthz.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+    /// Print the version and git revision.
+    Version,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// The iam.json to serve.
+    #[arg(
+        long,
+        visible_alias = "iam-config",
+        env = "STSD_CONFIG",
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+    /// Run with an embedded development config (mock provider, demo role, random signing key).
+    #[arg(long, conflicts_with = "config")]
+    pub dev: bool,
+    /// Address to listen on [default: 0.0.0.0:8090; with --dev 127.0.0.1:8090].
+    #[arg(long, env = "STSD_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Accept a config with an enabled `mock` provider (implied by --dev). Never in production.
+    #[arg(long)]
+    pub allow_mock_providers: bool,
+    #[arg(long, value_enum, env = "STSD_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Validate the config, print the report and exit, as `stsd check-config` does.
+    #[arg(long)]
+    pub test_config: bool,
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command.unwrap_or(Command::Serve(cli.serve)) {
+        Command::Serve(args) => serve(args),
+        Command::CheckConfig { path } => check_config(&path),
+        Command::Healthcheck { url } => healthcheck(url.unwrap_or_else(default_health_url)),
+        Command::Version => {
+            println!("{}", version_line());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+pub fn version_line() -> String {
+    format!(
+        "stsd {} (git revision {})",
+        env!("CARGO_PKG_VERSION"),
+        GIT_REVISION.unwrap_or("unknown")
+    )
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConfigSource<'a> {
+    File(&'a Path),
+    Dev,
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    // A second initialisation (tests) is not an error worth stopping for.
+    let _ = init_logging(args.log_format);
+    let source = match (&args.config, args.dev) {
+        (_, true) => ConfigSource::Dev,
+        (Some(path), false) => ConfigSource::File(path),
+        (None, false) => {
+            eprintln!("stsd: no configuration: pass --config PATH (or set STSD_CONFIG), or --dev");
+            return ExitCode::FAILURE;
+        }
+    };
+    if args.test_config {
+        return match source {
+            ConfigSource::File(path) => check_config(path),
+            ConfigSource::Dev => {
+                println!("the embedded development configuration is valid");
+                ExitCode::SUCCESS
+            }
+        };
+    }
+    let allow_mock = args.allow_mock_providers || args.dev;
+    let service = match load_service(source, allow_mock) {
+        Ok(service) => service,
+        Err(problems) => {
+            eprintln!("stsd: the configuration cannot be used:");
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    let default_listen = if args.dev {
+        HttpSettings::DEV_LISTEN
+    } else {
+        HttpSettings::DEFAULT_LISTEN
+    };
+    let settings = HttpSettings {
+        listen: args.listen.unwrap_or_else(|| default_listen.to_owned()),
+        ..HttpSettings::default()
+    };
+    let dev = args.dev;
+    let result =
+        actix_web::rt::System::new().block_on(app::serve_with(settings, service, |addrs| {
+            if dev {
+                println!("{}", dev_banner(addrs));
+            }
+        }));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The one place that turns a config source into a running service: `config::load_file` (or
+/// `config::dev_config`) → the mock-provider gate → `StsService::new`. Until the config loader
+/// and the service constructor exist, a file is only checked to be readable JSON and the service
+/// is the default one.
+fn load_service(source: ConfigSource<'_>, _allow_mock: bool) -> Result<StsService, Vec<String>> {
+    match source {
+        ConfigSource::File(path) => {
+            check_config_report(path)?;
+            Ok(StsService::default())
+        }
+        ConfigSource::Dev => Ok(StsService::default()),
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match check_config_report(path) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("{}: invalid configuration", path.display());
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The summary `check-config` prints, or every problem. Connects to `config::load_file` and
+/// `config::report`; for now it checks that the file is readable, well-formed JSON.
+fn check_config_report(path: &Path) -> Result<String, Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| vec![format!("{}: cannot read: {e}", path.display())])?;
+    serde_json::from_str::<serde_json::Value>(&text).map_err(|e| {
+        vec![format!(
+            "{}: not valid JSON at line {}, column {}",
+            path.display(),
+            e.line(),
+            e.column()
+        )]
+    })?;
+    Ok(format!("{}: well-formed JSON", path.display()))
+}
+
+/// The `--dev` banner: the ephemeral-key warning, the address, and commands to paste.
+pub fn dev_banner(addrs: &[SocketAddr]) -> String {
+    let port = addrs.first().map(SocketAddr::port).unwrap_or(8090);
+    let url = format!("http://127.0.0.1:{port}");
+    let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    format!(
+        "stsd development mode: mock identity provider, demo role {DEV_ROLE_ARN}.\n\
+         The signing key is random and exists only in this process: sessions issued now stop\n\
+         verifying when it exits.\n\
+         Listening on {listening}\n\
+         \n\
+         Try:\n\
+         \x20 curl -s {url}/ -d Action=AssumeRoleWithWebIdentity -d Version=2011-06-15 \\\n\
+         \x20   -d RoleArn={DEV_ROLE_ARN} -d RoleSessionName=dev -d WebIdentityToken={DEV_TOKEN}\n\
+         \x20 aws sts assume-role-with-web-identity --endpoint-url {url} --region us-east-1 \\\n\
+         \x20   --role-arn {DEV_ROLE_ARN} --role-session-name dev --web-identity-token {DEV_TOKEN}\n",
+        listening = listening.join(", ")
+    )
+}
+
+fn default_health_url() -> String {
+    let listen =
+        std::env::var("STSD_LISTEN").unwrap_or_else(|_| HttpSettings::DEFAULT_LISTEN.into());
+    health_url_for(&listen)
+}
+
+/// The loopback health URL for a listen address: the port is kept, the host is always loopback
+/// (a server bound to 0.0.0.0 answers there too).
+fn health_url_for(listen: &str) -> String {
+    let port = listen
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .unwrap_or(8090);
+    format!("http://127.0.0.1:{port}/healthz")
+}
+
+fn healthcheck(url: String) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("stsd healthcheck: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        client.get(&url).send().await.map(|r| r.status())
+    });
+    match outcome {
+        Ok(status) if status == reqwest::StatusCode::OK => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("stsd healthcheck: {url} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("stsd healthcheck: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("stsd").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn serve_is_the_default_subcommand() {
+        let cli = parse(&["--config", "iam.json", "--listen", "127.0.0.1:9000"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.config.as_deref(), Some(Path::new("iam.json")));
+        assert_eq!(cli.serve.listen.as_deref(), Some("127.0.0.1:9000"));
+    }
+
+    #[test]
+    fn iam_config_is_an_alias() {
+        let cli = parse(&["serve", "--iam-config", "x.json", "--log-format", "json"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("expected serve")
+        };
+        assert_eq!(args.config.as_deref(), Some(Path::new("x.json")));
+        assert_eq!(args.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn dev_conflicts_with_config() {
+        assert!(parse(&["serve", "--dev", "--config", "x.json"]).is_err());
+        assert!(parse(&["serve", "--dev", "--allow-mock-providers"]).is_ok());
+    }
+
+    #[test]
+    fn other_subcommands() {
+        assert!(matches!(
+            parse(&["check-config", "a.json"]).unwrap().command,
+            Some(Command::CheckConfig { .. })
+        ));
+        assert!(matches!(
+            parse(&["healthcheck", "--url", "http://x/healthz"])
+                .unwrap()
+                .command,
+            Some(Command::Healthcheck { url: Some(_) })
+        ));
+        assert!(matches!(
+            parse(&["version"]).unwrap().command,
+            Some(Command::Version)
+        ));
+        assert!(parse(&["nonsense"]).is_err());
+        assert!(parse(&["--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn health_url_keeps_the_port() {
+        assert_eq!(
+            health_url_for("0.0.0.0:9100"),
+            "http://127.0.0.1:9100/healthz"
+        );
+        assert_eq!(health_url_for("[::]:8443"), "http://127.0.0.1:8443/healthz");
+        assert_eq!(health_url_for("garbage"), "http://127.0.0.1:8090/healthz");
+    }
+
+    #[test]
+    fn dev_banner_has_the_commands() {
+        let banner = dev_banner(&["127.0.0.1:18090".parse().unwrap()]);
+        assert!(banner.contains("random"));
+        assert!(banner.contains("Listening on 127.0.0.1:18090"));
+        assert!(
+            banner.contains("curl -s http://127.0.0.1:18090/ -d Action=AssumeRoleWithWebIdentity")
+        );
+        assert!(banner.contains(
+            "aws sts assume-role-with-web-identity --endpoint-url http://127.0.0.1:18090"
+        ));
+        assert!(banner.contains("WebIdentityToken=valid_test_token"));
+        assert!(banner.contains("--role-arn arn:aws:iam::role/DevRole"));
+    }
+
+    #[test]
+    fn check_config_reports_bad_json_with_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("iam.json");
+        std::fs::write(&path, "{\n  \"sts\": ,\n}").unwrap();
+        let problems = check_config_report(&path).unwrap_err();
+        assert!(problems[0].contains("line 2"), "{problems:?}");
+        std::fs::write(&path, "{}").unwrap();
+        assert!(check_config_report(&path).is_ok());
+        assert!(check_config_report(&dir.path().join("missing.json")).is_err());
+    }
+
+    #[test]
+    fn version_mentions_the_revision() {
+        assert!(version_line().starts_with(&format!("stsd {}", env!("CARGO_PKG_VERSION"))));
+        assert!(version_line().contains("git revision"));
+    }
+}
