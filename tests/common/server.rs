@@ -1,1 +1,64 @@
 //! Starts stsd on an ephemeral loopback port for tests.
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+
+use actix_web::{web, App, HttpServer};
+use stsd::app::{configure, AppState, HttpSettings};
+use stsd::service::StsService;
+
+/// A running stsd, stopped when dropped. It runs on its own thread with its own actix system, so
+/// tests can use any async runtime (or none) to talk to it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    system: actix_web::rt::System,
+}
+
+impl TestServer {
+    /// The default (unconnected) service with default HTTP settings.
+    pub fn start() -> Self {
+        Self::start_with(StsService::default(), HttpSettings::default())
+    }
+
+    pub fn start_with(service: StsService, settings: HttpSettings) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let system = actix_web::rt::System::new();
+            let result = system.block_on(async move {
+                let state = web::Data::new(AppState::new(service, settings));
+                state.set_ready(true);
+                let server = HttpServer::new(move || {
+                    let state = state.clone();
+                    App::new().configure(move |cfg| configure(cfg, state))
+                })
+                .workers(1)
+                .disable_signals()
+                .bind(("127.0.0.1", 0))?;
+                let addr = server.addrs()[0];
+                let running = server.run();
+                let _ = tx.send((addr, actix_web::rt::System::current()));
+                running.await
+            });
+            if let Err(e) = result {
+                eprintln!("test server failed: {e}");
+            }
+        });
+        let (addr, system) = rx.recv().expect("test server did not start");
+        Self {
+            addr,
+            base_url: format!("http://{addr}"),
+            system,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.system.stop();
+    }
+}
