@@ -144,14 +144,21 @@ async fn request_context(
         .get::<Outcome>()
         .copied()
         .unwrap_or_default();
+    let route = res.request().match_name().unwrap_or("unmatched");
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| {
+        // Probes arrive every few seconds from every kubelet; they are logged only at debug.
+        if matches!(route, "healthz" | "readyz") && res.status().is_success() {
+            tracing::debug!(method = %method, route, status = res.status().as_u16(), "probe answered");
+            return;
+        }
         tracing::info!(
             method = %method,
-            route = res.request().match_name().unwrap_or("unmatched"),
+            route,
             action = outcome.action.unwrap_or("-"),
             status = res.status().as_u16(),
             code = outcome.code.unwrap_or("-"),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            duration_ms = %format_args!("{duration_ms:.3}"),
             request_id = %request_id,
             "request completed"
         );
