@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::api::sts::handlers;
 use crate::api::{self, operator, Outcome, RequestId, REQUEST_ID_HEADER};
 use crate::service::StsService;
+use crate::telemetry::metrics::{self, Metrics};
 
 /// The HTTP server's own settings (everything but `iam.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub struct HttpSettings {
     pub listen: String,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// How long a client may take to send its body once the headers are in.
+    pub body_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM/SIGINT before the workers stop.
     pub shutdown_timeout: Duration,
 }
@@ -39,6 +42,7 @@ impl Default for HttpSettings {
         Self {
             listen: Self::DEFAULT_LISTEN.to_owned(),
             body_limit: Self::DEFAULT_BODY_LIMIT,
+            body_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
         }
     }
@@ -48,15 +52,17 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub service: StsService,
     pub settings: HttpSettings,
+    pub metrics: Metrics,
     ready: AtomicBool,
 }
 
 impl AppState {
     /// Not ready until [`AppState::set_ready`]: `serve` flips it once the listener is bound.
-    pub fn new(service: StsService, settings: HttpSettings) -> Self {
+    pub fn new(service: StsService, settings: HttpSettings, metrics: Metrics) -> Self {
         Self {
             service,
             settings,
+            metrics,
             ready: AtomicBool::new(false),
         }
     }
@@ -88,6 +94,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                 web::resource("/sts/assume-role-with-web-identity")
                     .name("assume-role-json")
                     .route(web::post().to(handlers::assume_role_json))
+                    .default_service(web::to(api::method_not_allowed)),
+            )
+            .service(
+                web::resource("/metrics")
+                    .name("metrics")
+                    .route(web::get().to(operator::metrics::metrics))
                     .default_service(web::to(api::method_not_allowed)),
             )
             .service(
@@ -145,7 +157,17 @@ async fn request_context(
         .copied()
         .unwrap_or_default();
     let route = res.request().match_name().unwrap_or("unmatched");
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    let duration_ms = elapsed * 1000.0;
+    if matches!(route, "query" | "assume-role-json") {
+        if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+            state.metrics.observe_request(
+                outcome.action.unwrap_or(metrics::NO_ACTION),
+                outcome.code.unwrap_or("-"),
+                elapsed,
+            );
+        }
+    }
     span.in_scope(|| {
         // Probes arrive every few seconds from every kubelet; they are logged only at debug.
         if matches!(route, "healthz" | "readyz") && res.status().is_success() {
@@ -179,7 +201,8 @@ pub async fn serve_with(
     service: StsService,
     on_listening: impl FnOnce(&[SocketAddr]),
 ) -> io::Result<()> {
-    let state = web::Data::new(AppState::new(service, settings.clone()));
+    let metrics = Metrics::new().map_err(io::Error::other)?;
+    let state = web::Data::new(AppState::new(service, settings.clone(), metrics));
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let state = app_state.clone();
@@ -208,6 +231,7 @@ mod tests {
         web::Data::new(AppState::new(
             StsService::default(),
             HttpSettings::default(),
+            Metrics::new().unwrap(),
         ))
     }
 

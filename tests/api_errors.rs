@@ -436,3 +436,66 @@ async fn readiness() {
     let r = h.client.get(h.server.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn stalled_body_is_abandoned_with_an_xml_error() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let settings = stsd::app::HttpSettings {
+        body_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let server = TestServer::start_with(stsd::service::StsService::default(), settings);
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // Promise 100 bytes, send 6, then wait for the server's answer.
+    stream
+        .write_all(
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction",
+        )
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&response).contains("</ErrorResponse>") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&response)
+        );
+        response.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("<Code>RequestTimeout</Code>"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("x-amzn-requestid: "));
+}
+
+#[tokio::test]
+async fn refusals_are_counted_by_action_and_code() {
+    let h = Harness::new();
+    h.post_form("", "Version=2011-06-15").await;
+    h.post_form("", assume_body("RoleSessionName", None)).await;
+    h.post_form("", assume_body("RoleSessionName", None)).await;
+    let text = h
+        .client
+        .get(h.server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"stsd_requests_total{action="none",code="MissingAction"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"stsd_requests_total{action="AssumeRoleWithWebIdentity",code="MissingParameter"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN));
+}

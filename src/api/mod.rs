@@ -6,6 +6,7 @@ pub mod sts;
 
 use std::fmt;
 use std::future::{ready, Ready};
+use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Bytes};
@@ -152,11 +153,13 @@ struct JsonError {
 
 /// Reads the whole body, refusing more than `limit` bytes with an error of our own rather than
 /// actix's plain-text payload error. A declared `Content-Length` over the limit is refused before
-/// reading anything.
+/// reading anything; a body that does not arrive within `timeout` is abandoned, so a stalled
+/// client cannot hold a handler forever.
 pub async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
+    timeout: Duration,
 ) -> Result<Bytes, ApiError> {
     let declared = req
         .headers()
@@ -166,10 +169,11 @@ pub async fn read_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    match payload.to_bytes_limited(limit).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(_)) => Err(ApiError::IncompleteBody),
-        Err(_) => Err(ApiError::BodyTooLarge { limit }),
+    match actix_web::rt::time::timeout(timeout, payload.to_bytes_limited(limit)).await {
+        Ok(Ok(Ok(body))) => Ok(body),
+        Ok(Ok(Err(_))) => Err(ApiError::IncompleteBody),
+        Ok(Err(_)) => Err(ApiError::BodyTooLarge { limit }),
+        Err(_) => Err(ApiError::BodyTimeout),
     }
 }
 

@@ -1,5 +1,7 @@
-//! Logging setup and the request-completion log line.
+//! Logging setup and Prometheus metrics.
 
 pub mod logging;
+pub mod metrics;
 
 pub use logging::{init_logging, LogFormat};
+pub use metrics::Metrics;

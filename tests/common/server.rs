@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use actix_web::{web, App, HttpServer};
 use stsd::app::{configure, AppState, HttpSettings};
 use stsd::service::StsService;
+use stsd::telemetry::Metrics;
 
 /// A running stsd, stopped when dropped. It runs on its own thread with its own actix system, so
 /// tests can use any async runtime (or none) to talk to it.
@@ -26,7 +27,8 @@ impl TestServer {
         std::thread::spawn(move || {
             let system = actix_web::rt::System::new();
             let result = system.block_on(async move {
-                let state = web::Data::new(AppState::new(service, settings));
+                let metrics = Metrics::new().map_err(std::io::Error::other)?;
+                let state = web::Data::new(AppState::new(service, settings, metrics));
                 state.set_ready(true);
                 let server = HttpServer::new(move || {
                     let state = state.clone();

@@ -1,3 +1,4 @@
-//! Operator endpoints: liveness and readiness.
+//! Operator endpoints: liveness, readiness and Prometheus metrics.
 
 pub mod health;
+pub mod metrics;

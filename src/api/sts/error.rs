@@ -24,6 +24,8 @@ pub enum ApiError {
     BodyTooLarge { limit: usize },
     #[error("The request body could not be read completely")]
     IncompleteBody,
+    #[error("The request body did not arrive in time")]
+    BodyTimeout,
     /// JSON twin only: a body that is not the expected JSON object.
     #[error("{message}")]
     MalformedJson { message: String },
@@ -67,6 +69,7 @@ impl ApiError {
             Self::UnsupportedParameter { .. } => "InvalidParameterValue",
             Self::BodyTooLarge { .. } => "RequestEntityTooLarge",
             Self::IncompleteBody => "IncompleteBody",
+            Self::BodyTimeout => "RequestTimeout",
             Self::MalformedJson { .. } => "ValidationError",
             Self::InvalidClientTokenId { .. } => "InvalidClientTokenId",
             Self::NotFound => "NotFound",
@@ -103,6 +106,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::InvalidClientTokenId { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -198,6 +202,7 @@ mod tests {
             },
             ApiError::BodyTooLarge { limit: 10 },
             ApiError::IncompleteBody,
+            ApiError::BodyTimeout,
             ApiError::MalformedJson { message: m() },
             ApiError::InvalidClientTokenId { message: "m" },
             ApiError::NotFound,
@@ -234,6 +239,7 @@ mod tests {
             ("InvalidParameterValue", 400),
             ("RequestEntityTooLarge", 413),
             ("IncompleteBody", 400),
+            ("RequestTimeout", 408),
             ("ValidationError", 400),
             ("InvalidClientTokenId", 403),
             ("NotFound", 404),

@@ -30,7 +30,13 @@ async fn handle_query(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let body = if req.method() == Method::POST && is_form(req) {
-        api::read_body(req, payload, state.settings.body_limit).await?
+        api::read_body(
+            req,
+            payload,
+            state.settings.body_limit,
+            state.settings.body_timeout,
+        )
+        .await?
     } else {
         web::Bytes::new()
     };
@@ -96,7 +102,13 @@ async fn handle_json(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let body = api::read_body(req, payload, state.settings.body_limit).await?;
+    let body = api::read_body(
+        req,
+        payload,
+        state.settings.body_limit,
+        state.settings.body_timeout,
+    )
+    .await?;
     let raw = json::parse_request(&body)?;
     let request = AssumeRoleRequest::validate(raw)?;
     let output = state
