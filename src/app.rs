@@ -122,7 +122,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
 
 /// Gives each request an id (response header `x-amzn-RequestId`, and a span so every log line
 /// carries it) and writes one log line when it completes. The line holds only bounded values:
-/// method, route name, action, status, code, duration — never a path, query, header or body.
+/// method, the matched route pattern (never the raw path), action, status, code, duration — no
+/// query string, header or body.
 async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -174,9 +175,10 @@ async fn request_context(
             tracing::debug!(method = %method, route, status = res.status().as_u16(), "probe answered");
             return;
         }
+        let pattern = res.request().match_pattern();
         tracing::info!(
             method = %method,
-            route,
+            path = pattern.as_deref().unwrap_or("(unmatched)"),
             action = outcome.action.unwrap_or("-"),
             status = res.status().as_u16(),
             code = outcome.code.unwrap_or("-"),
