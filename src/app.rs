@@ -229,7 +229,7 @@ mod tests {
     use actix_web::http::StatusCode;
     use actix_web::test;
 
-    fn state() -> web::Data<AppState> {
+    pub(super) fn state() -> web::Data<AppState> {
         web::Data::new(AppState::new(
             StsService::default(),
             HttpSettings::default(),
@@ -286,5 +286,53 @@ mod tests {
         let res =
             test::call_service(&app, test::TestRequest::put().uri("/healthz").to_request()).await;
         assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    }
+}
+
+/// Kept apart from `tests`: there `test` names actix's module, which shadows the `#[test]` the
+/// proptest macro emits.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod fuzz {
+    use super::*;
+    use actix_web::test as actix_test;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Whatever the query string and body, the answer is a well-formed XML error carrying
+        /// the same request id as the header.
+        #[test]
+        fn arbitrary_requests_get_an_xml_answer(
+            query in "[A-Za-z0-9%&=+._-]{0,64}",
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+        ) {
+            actix_web::rt::System::new().block_on(async {
+                let app = actix_test::init_service(
+                    App::new().configure(|cfg| configure(cfg, tests::state())),
+                )
+                .await;
+                let req = actix_test::TestRequest::post()
+                    .uri(&format!("/?{query}"))
+                    .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                    .set_payload(body)
+                    .to_request();
+                let res = actix_test::call_service(&app, req).await;
+                let status = res.status().as_u16();
+                let id = res.headers().get(REQUEST_ID_HEADER).unwrap().to_str().unwrap().to_owned();
+                let body = actix_test::read_body(res).await;
+                let text = std::str::from_utf8(&body).unwrap();
+                assert!(
+                    text.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?><ErrorResponse"#),
+                    "{text}"
+                );
+                assert!(text.contains(&format!("<RequestId>{id}</RequestId>")), "{text}");
+                assert!(matches!(status, 400 | 403 | 404 | 500), "{status}");
+                if status == 500 {
+                    assert!(text.contains("<Code>InternalFailure</Code>"), "{text}");
+                }
+            });
+        }
     }
 }
