@@ -94,7 +94,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
                 web::resource("/sts/assume-role-with-web-identity")
                     .name("assume-role-json")
                     .route(web::post().to(handlers::assume_role_json))
-                    .default_service(web::to(api::method_not_allowed)),
+                    .default_service(web::to(api::method_not_allowed_json)),
             )
             .service(
                 web::resource("/metrics")

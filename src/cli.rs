@@ -62,7 +62,8 @@ pub struct ServeArgs {
     )]
     pub config: Option<PathBuf>,
     /// Run with an embedded development config (mock provider, demo role, random signing key).
-    #[arg(long, conflicts_with = "config")]
+    /// Takes precedence over --config / STSD_CONFIG.
+    #[arg(long)]
     pub dev: bool,
     /// Address to listen on [default: 0.0.0.0:8090; with --dev 127.0.0.1:8090].
     #[arg(long, env = "STSD_LISTEN", value_name = "ADDR")]
@@ -108,7 +109,11 @@ fn serve(args: ServeArgs) -> ExitCode {
     // A second initialisation (tests) is not an error worth stopping for.
     let _ = init_logging(args.log_format);
     let source = match (&args.config, args.dev) {
-        (_, true) => ConfigSource::Dev,
+        (Some(path), true) => {
+            tracing::warn!(config = %path.display(), "--dev ignores the configuration file");
+            ConfigSource::Dev
+        }
+        (None, true) => ConfigSource::Dev,
         (Some(path), false) => ConfigSource::File(path),
         (None, false) => {
             eprintln!("stsd: no configuration: pass --config PATH (or set STSD_CONFIG), or --dev");
@@ -300,8 +305,13 @@ mod tests {
     }
 
     #[test]
-    fn dev_conflicts_with_config() {
-        assert!(parse(&["serve", "--dev", "--config", "x.json"]).is_err());
+    fn dev_parses_beside_a_config() {
+        // STSD_CONFIG may be set in the environment of someone trying --dev.
+        let cli = parse(&["serve", "--dev", "--config", "x.json"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("expected serve")
+        };
+        assert!(args.dev);
         assert!(parse(&["serve", "--dev", "--allow-mock-providers"]).is_ok());
     }
 

@@ -345,7 +345,11 @@ async fn unknown_paths_and_methods() {
         .send()
         .await
         .unwrap();
-    h.assert_xml_error(r, sender(405, "MethodNotAllowed")).await;
+    assert_eq!(r.status().as_u16(), 405);
+    let id = request_id_header(&r);
+    let parsed: JsonErrorResponse = r.json().await.unwrap();
+    assert_eq!(parsed.error.code, "MethodNotAllowed");
+    assert_eq!(parsed.request_id, id);
 }
 
 #[derive(Debug, Deserialize)]

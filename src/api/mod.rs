@@ -186,3 +186,8 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     error_response(&req, &ApiError::MethodNotAllowed, Format::Xml)
 }
+
+/// [`method_not_allowed`] for the JSON endpoints, in their error shape.
+pub async fn method_not_allowed_json(req: HttpRequest) -> HttpResponse {
+    error_response(&req, &ApiError::MethodNotAllowed, Format::Json)
+}
