@@ -1,0 +1,103 @@
+//! The `stsd` binary end to end: `version`, `serve --dev` with its banner, `healthcheck`, and a
+//! clean exit on SIGTERM.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+const STSD: &str = env!("CARGO_BIN_EXE_stsd");
+
+#[test]
+fn version_prints_version_and_revision() {
+    let out = Command::new(STSD).arg("version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "stsd {} (git revision ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn serve_without_a_config_explains_itself() {
+    let out = Command::new(STSD)
+        .env_remove("STSD_CONFIG")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.contains("--config"), "{text}");
+}
+
+#[test]
+fn healthcheck_fails_when_nothing_listens() {
+    // Port 9 (discard) on loopback: nothing of ours listens there.
+    let out = Command::new(STSD)
+        .args(["healthcheck", "--url", "http://127.0.0.1:9/healthz"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Kills the server if an assertion fails before it is stopped properly.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn dev_server_prints_its_banner_answers_health_and_stops_on_sigterm() {
+    let mut server = Server(
+        Command::new(STSD)
+            .env_remove("STSD_CONFIG")
+            .env_remove("STSD_LISTEN")
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = server.0.stdout.take().unwrap();
+    let mut banner = String::new();
+    let mut port = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(addr) = line.strip_prefix("Listening on ") {
+            port = addr.rsplit(':').next().map(str::to_owned);
+        }
+        if line.contains("--web-identity-token valid_test_token") {
+            break;
+        }
+    }
+    let port = port.expect("banner names the address");
+    assert!(banner.contains("random"), "{banner}");
+    assert!(banner.contains(&format!("curl -s http://127.0.0.1:{port}/")));
+
+    let health = Command::new(STSD)
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{port}/healthz"),
+        ])
+        .output()
+        .unwrap();
+    assert!(health.status.success());
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
