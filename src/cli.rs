@@ -1,5 +1,6 @@
 //! The command line: `serve` (the default), `check-config`, `healthcheck`, `version` (DESIGN.md §2).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -153,7 +154,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     let result =
         actix_web::rt::System::new().block_on(app::serve_with(settings, service, |addrs| {
             if dev {
-                println!("{}", dev_banner(addrs));
+                // Not println!: a closed stdout must not take the server down with it.
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", dev_banner(addrs)).and_then(|()| out.flush());
             }
         }));
     match result {

@@ -65,10 +65,10 @@ fn dev_server_prints_its_banner_answers_health_and_stops_on_sigterm() {
             .spawn()
             .unwrap(),
     );
-    let stdout = server.0.stdout.take().unwrap();
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
     let mut banner = String::new();
     let mut port = None;
-    for line in BufReader::new(stdout).lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         banner.push_str(&line);
         banner.push('\n');
@@ -79,6 +79,8 @@ fn dev_server_prints_its_banner_answers_health_and_stops_on_sigterm() {
             break;
         }
     }
+    // Keep reading until the server exits, as a terminal would.
+    std::thread::spawn(move || lines.for_each(drop));
     let port = port.expect("banner names the address");
     assert!(banner.contains("random"), "{banner}");
     assert!(banner.contains(&format!("curl -s http://127.0.0.1:{port}/")));
@@ -91,7 +93,11 @@ fn dev_server_prints_its_banner_answers_health_and_stops_on_sigterm() {
         ])
         .output()
         .unwrap();
-    assert!(health.status.success());
+    assert!(
+        health.status.success(),
+        "{}",
+        String::from_utf8_lossy(&health.stderr)
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &server.0.id().to_string()])
