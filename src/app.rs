@@ -1,9 +1,12 @@
 //! Application wiring: shared state, routes, the request-context middleware, and the HTTP server
-//! with graceful shutdown.
+//! with graceful shutdown and configuration reload.
+
+pub mod reload;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -11,12 +14,14 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::HeaderName;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpMessage, HttpServer};
+use arc_swap::ArcSwap;
 use tracing::Instrument;
 
 use crate::api::sts::handlers;
 use crate::api::{self, operator, Outcome, RequestId, REQUEST_ID_HEADER};
 use crate::service::StsService;
 use crate::telemetry::metrics::{self, Metrics};
+use reload::Reloader;
 
 /// The HTTP server's own settings (everything but `iam.json`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +55,8 @@ impl Default for HttpSettings {
 
 /// What every handler shares, passed as `web::Data` (no globals).
 pub struct AppState {
-    pub service: StsService,
+    /// Swapped whole on reload; a request keeps the service it started with.
+    service: ArcSwap<StsService>,
     pub settings: HttpSettings,
     pub metrics: Metrics,
     ready: AtomicBool,
@@ -60,11 +66,20 @@ impl AppState {
     /// Not ready until [`AppState::set_ready`]: `serve` flips it once the listener is bound.
     pub fn new(service: StsService, settings: HttpSettings, metrics: Metrics) -> Self {
         Self {
-            service,
+            service: ArcSwap::from_pointee(service),
             settings,
             metrics,
             ready: AtomicBool::new(false),
         }
+    }
+
+    /// The service currently in force.
+    pub fn service(&self) -> Arc<StsService> {
+        self.service.load_full()
+    }
+
+    pub fn replace_service(&self, service: StsService) {
+        self.service.store(Arc::new(service));
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -193,14 +208,15 @@ async fn request_context(
 /// Binds, marks the service ready and runs until SIGTERM/SIGINT, then drains in-flight requests
 /// for up to `shutdown_timeout`. Must run inside an actix system (`actix_web::rt::System`).
 pub async fn serve(settings: HttpSettings, service: StsService) -> io::Result<()> {
-    serve_with(settings, service, |_| {}).await
+    serve_with(settings, service, None, |_| {}).await
 }
 
-/// [`serve`], calling `on_listening` with the bound addresses once the listener is up (the
-/// `--dev` banner prints the real port this way).
+/// [`serve`], with a reloader run beside the server, calling `on_listening` with the bound
+/// addresses once the listener is up (the `--dev` banner prints the real port this way).
 pub async fn serve_with(
     settings: HttpSettings,
     service: StsService,
+    reloader: Option<Reloader>,
     on_listening: impl FnOnce(&[SocketAddr]),
 ) -> io::Result<()> {
     let metrics = Metrics::new().map_err(io::Error::other)?;
@@ -214,6 +230,9 @@ pub async fn serve_with(
     .bind(&settings.listen)?;
     let addrs: Vec<SocketAddr> = server.addrs();
     let server = server.run();
+    if let Some(reloader) = reloader {
+        reload::spawn(state.clone(), reloader);
+    }
     state.set_ready(true);
     for addr in &addrs {
         tracing::info!(%addr, "listening");

@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::reload::Reloader;
 use crate::app::{self, HttpSettings};
 use crate::service::StsService;
 use crate::telemetry::{init_logging, LogFormat};
 
 /// Git revision baked in at build time (`STSD_GIT_REVISION=$(git rev-parse HEAD) cargo build`).
 const GIT_REVISION: Option<&str> = option_env!("STSD_GIT_REVISION");
+
+/// How often the config file is checked for a new version (SIGHUP reloads at once).
+const CONFIG_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
 pub const DEV_ROLE_ARN: &str = "arn:aws:iam::role/DevRole";
 pub const DEV_TOKEN: &str = "valid_test_token";
@@ -151,14 +155,29 @@ fn serve(args: ServeArgs) -> ExitCode {
         ..HttpSettings::default()
     };
     let dev = args.dev;
-    let result =
-        actix_web::rt::System::new().block_on(app::serve_with(settings, service, |addrs| {
+    let reloader = match source {
+        ConfigSource::File(path) => {
+            let path = path.to_path_buf();
+            let watched = path.clone();
+            Some(
+                Reloader::new(move || load_service(ConfigSource::File(&path), allow_mock))
+                    .watch_file(watched, CONFIG_POLL_INTERVAL),
+            )
+        }
+        ConfigSource::Dev => None,
+    };
+    let result = actix_web::rt::System::new().block_on(app::serve_with(
+        settings,
+        service,
+        reloader,
+        |addrs| {
             if dev {
                 // Not println!: a closed stdout must not take the server down with it.
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "{}", dev_banner(addrs)).and_then(|()| out.flush());
             }
-        }));
+        },
+    ));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -107,3 +107,81 @@ fn dev_server_prints_its_banner_answers_health_and_stops_on_sigterm() {
     let status = server.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Starts `stsd serve --config PATH` on an ephemeral port and returns it with its base URL, read
+/// from the JSON "listening" log line.
+fn serve_file(path: &std::path::Path) -> (Server, String) {
+    let mut server = Server(
+        Command::new(STSD)
+            .env_remove("STSD_LISTEN")
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--config")
+            .arg(path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(server.0.stderr.take().unwrap()).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let line: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if line["fields"]["message"] == "listening" {
+            addr = line["fields"]["addr"].as_str().map(str::to_owned);
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let addr = addr.expect("a listening line");
+    (server, format!("http://{addr}"))
+}
+
+async fn reload_count(base: &str, result: &str) -> u64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("stsd_config_reloads_total{{result=\"{result}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+async fn wait_for_reload(base: &str, result: &str, expected: u64) {
+    // Bounded: the assertion is on the count, the loop only gives the server time to act.
+    for _ in 0..200 {
+        if reload_count(base, result).await >= expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(reload_count(base, result).await, expected, "{result}");
+}
+
+#[tokio::test]
+async fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("iam.json");
+    std::fs::write(&path, "{}").unwrap();
+    let (server, base) = serve_file(&path);
+    let pid = server.0.id().to_string();
+    let hup = || {
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+
+    hup();
+    wait_for_reload(&base, "success", 1).await;
+
+    std::fs::write(&path, "{ not json").unwrap();
+    hup();
+    wait_for_reload(&base, "failure", 1).await;
+    assert_eq!(reload_count(&base, "success").await, 1);
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+}

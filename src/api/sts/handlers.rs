@@ -47,7 +47,7 @@ async fn handle_query(
         Action::AssumeRoleWithWebIdentity(raw) => {
             let request = AssumeRoleRequest::validate(raw)?;
             let output = state
-                .service
+                .service()
                 .assume_role_with_web_identity(request, OffsetDateTime::now_utc())
                 .await?;
             let body = xml::assume_role_with_web_identity(&output, RequestId::of(req).as_str())
@@ -112,7 +112,7 @@ async fn handle_json(
     let raw = json::parse_request(&body)?;
     let request = AssumeRoleRequest::validate(raw)?;
     let output = state
-        .service
+        .service()
         .assume_role_with_web_identity(request, OffsetDateTime::now_utc())
         .await?;
     Ok(api::json_response(
