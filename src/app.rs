@@ -2,6 +2,7 @@
 //! with graceful shutdown and configuration reload.
 
 pub mod reload;
+pub mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,6 +35,8 @@ pub struct HttpSettings {
     pub body_timeout: Duration,
     /// How long in-flight requests may run after SIGTERM/SIGINT before the workers stop.
     pub shutdown_timeout: Duration,
+    /// Serve HTTPS with these files instead of plain HTTP.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 impl HttpSettings {
@@ -49,6 +52,7 @@ impl Default for HttpSettings {
             body_limit: Self::DEFAULT_BODY_LIMIT,
             body_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }
@@ -226,16 +230,27 @@ pub async fn serve_with(
         let state = app_state.clone();
         App::new().configure(move |cfg| configure(cfg, state))
     })
-    .shutdown_timeout(settings.shutdown_timeout.as_secs())
-    .bind(&settings.listen)?;
+    .shutdown_timeout(settings.shutdown_timeout.as_secs());
+    let server = match &settings.tls {
+        Some(files) => {
+            let config = tls::server_config(files).map_err(io::Error::other)?;
+            server.bind_rustls_0_23(&settings.listen, config)?
+        }
+        None => server.bind(&settings.listen)?,
+    };
     let addrs: Vec<SocketAddr> = server.addrs();
     let server = server.run();
     if let Some(reloader) = reloader {
         reload::spawn(state.clone(), reloader);
     }
     state.set_ready(true);
+    let scheme = if settings.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     for addr in &addrs {
-        tracing::info!(%addr, "listening");
+        tracing::info!(%addr, scheme, "listening");
     }
     on_listening(&addrs);
     server.await

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::reload::Reloader;
+use crate::app::tls::TlsFiles;
 use crate::app::{self, HttpSettings};
 use crate::service::StsService;
 use crate::telemetry::{init_logging, LogFormat};
@@ -51,6 +52,9 @@ pub enum Command {
         /// Defaults to http://127.0.0.1:<port of STSD_LISTEN or 8090>/healthz.
         #[arg(long, value_name = "URL")]
         url: Option<String>,
+        /// Accept any server certificate (a loopback check of a self-signed HTTPS listener).
+        #[arg(long)]
+        insecure: bool,
     },
     /// Print the version and git revision.
     Version,
@@ -81,13 +85,21 @@ pub struct ServeArgs {
     /// Validate the config, print the report and exit, as `stsd check-config` does.
     #[arg(long)]
     pub test_config: bool,
+    /// Serve HTTPS with this PEM certificate chain (leaf first).
+    #[arg(long, env = "STSD_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "STSD_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve(cli.serve)) {
         Command::Serve(args) => serve(args),
         Command::CheckConfig { path } => check_config(&path),
-        Command::Healthcheck { url } => healthcheck(url.unwrap_or_else(default_health_url)),
+        Command::Healthcheck { url, insecure } => {
+            healthcheck(url.unwrap_or_else(default_health_url), insecure)
+        }
         Command::Version => {
             println!("{}", version_line());
             ExitCode::SUCCESS
@@ -150,8 +162,14 @@ fn serve(args: ServeArgs) -> ExitCode {
     } else {
         HttpSettings::DEFAULT_LISTEN
     };
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let settings = HttpSettings {
         listen: args.listen.unwrap_or_else(|| default_listen.to_owned()),
+        tls,
         ..HttpSettings::default()
     };
     let dev = args.dev;
@@ -174,7 +192,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             if dev {
                 // Not println!: a closed stdout must not take the server down with it.
                 let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{}", dev_banner(addrs)).and_then(|()| out.flush());
+                let _ = writeln!(out, "{}", dev_banner(scheme, addrs)).and_then(|()| out.flush());
             }
         },
     ));
@@ -234,9 +252,9 @@ fn check_config_report(path: &Path) -> Result<String, Vec<String>> {
 }
 
 /// The `--dev` banner: the ephemeral-key warning, the address, and commands to paste.
-pub fn dev_banner(addrs: &[SocketAddr]) -> String {
+pub fn dev_banner(scheme: &str, addrs: &[SocketAddr]) -> String {
     let port = addrs.first().map(SocketAddr::port).unwrap_or(8090);
-    let url = format!("http://127.0.0.1:{port}");
+    let url = format!("{scheme}://127.0.0.1:{port}");
     let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
     format!(
         "stsd development mode: mock identity provider, demo role {DEV_ROLE_ARN}.\n\
@@ -269,7 +287,7 @@ fn health_url_for(listen: &str) -> String {
     format!("http://127.0.0.1:{port}/healthz")
 }
 
-fn healthcheck(url: String) -> ExitCode {
+fn healthcheck(url: String, insecure: bool) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -283,6 +301,7 @@ fn healthcheck(url: String) -> ExitCode {
     let outcome = runtime.block_on(async {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
+            .danger_accept_invalid_certs(insecure)
             .build()?;
         client.get(&url).send().await.map(|r| r.status())
     });
@@ -347,7 +366,10 @@ mod tests {
             parse(&["healthcheck", "--url", "http://x/healthz"])
                 .unwrap()
                 .command,
-            Some(Command::Healthcheck { url: Some(_) })
+            Some(Command::Healthcheck {
+                url: Some(_),
+                insecure: false
+            })
         ));
         assert!(matches!(
             parse(&["version"]).unwrap().command,
@@ -355,6 +377,14 @@ mod tests {
         ));
         assert!(parse(&["nonsense"]).is_err());
         assert!(parse(&["--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn tls_flags_come_in_pairs() {
+        assert!(parse(&["serve", "--dev", "--tls-cert", "c.pem"]).is_err());
+        assert!(parse(&["serve", "--dev", "--tls-key", "k.pem"]).is_err());
+        let cli = parse(&["--dev", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        assert_eq!(cli.serve.tls_cert.as_deref(), Some(Path::new("c.pem")));
     }
 
     #[test]
@@ -369,7 +399,7 @@ mod tests {
 
     #[test]
     fn dev_banner_has_the_commands() {
-        let banner = dev_banner(&["127.0.0.1:18090".parse().unwrap()]);
+        let banner = dev_banner("http", &["127.0.0.1:18090".parse().unwrap()]);
         assert!(banner.contains("random"));
         assert!(banner.contains("Listening on 127.0.0.1:18090"));
         assert!(

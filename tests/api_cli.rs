@@ -185,3 +185,129 @@ async fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
 }
+
+/// A self-signed certificate for 127.0.0.1, as (certificate PEM, private key PEM).
+fn self_signed() -> (Vec<u8>, Vec<u8>) {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+
+    let key = PKey::from_ec_key(
+        EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "stsd test").unwrap();
+    let name = name.build();
+    let mut cert = X509Builder::new().unwrap();
+    cert.set_version(2).unwrap();
+    cert.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap())
+        .unwrap();
+    cert.set_subject_name(&name).unwrap();
+    cert.set_issuer_name(&name).unwrap();
+    cert.set_pubkey(&key).unwrap();
+    cert.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    cert.set_not_after(&Asn1Time::days_from_now(2).unwrap())
+        .unwrap();
+    let san = SubjectAlternativeName::new()
+        .ip("127.0.0.1")
+        .build(&cert.x509v3_context(None, None))
+        .unwrap();
+    cert.append_extension(san).unwrap();
+    cert.sign(&key, MessageDigest::sha256()).unwrap();
+    (
+        cert.build().to_pem().unwrap(),
+        key.private_key_to_pem_pkcs8().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn serves_https_with_the_given_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed();
+    let cert_path = dir.path().join("cert.pem");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&cert_path, &cert).unwrap();
+    std::fs::write(&key_path, &key).unwrap();
+
+    let mut server = Server(
+        Command::new(STSD)
+            .env_remove("STSD_CONFIG")
+            .env_remove("STSD_LISTEN")
+            .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .arg("--tls-cert")
+            .arg(&cert_path)
+            .arg("--tls-key")
+            .arg(&key_path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let mut url = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.trim().strip_prefix("curl -s ") {
+            url = rest.split('/').take(3).collect::<Vec<_>>().join("/").into();
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let url = url.expect("banner with a curl command");
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&cert).unwrap())
+        .build()
+        .unwrap();
+    let health = client.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let refused = client
+        .post(format!("{url}/"))
+        .form(&[("Version", "2011-06-15")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert!(refused
+        .text()
+        .await
+        .unwrap()
+        .contains("<Code>MissingAction</Code>"));
+
+    // The binary's own healthcheck, against the self-signed listener.
+    let check = Command::new(STSD)
+        .args([
+            "healthcheck",
+            "--insecure",
+            "--url",
+            &format!("{url}/healthz"),
+        ])
+        .output()
+        .unwrap();
+    assert!(check.status.success());
+}
+
+#[test]
+fn unusable_tls_files_stop_the_start_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(STSD)
+        .env_remove("STSD_CONFIG")
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+        .arg("--tls-cert")
+        .arg(dir.path().join("missing-cert.pem"))
+        .arg("--tls-key")
+        .arg(dir.path().join("missing-key.pem"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8(out.stderr).unwrap();
+    assert!(text.contains("missing-cert.pem"), "{text}");
+}
