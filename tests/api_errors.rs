@@ -444,33 +444,18 @@ async fn readiness() {
 #[tokio::test]
 async fn stalled_body_is_abandoned_with_an_xml_error() {
     use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let settings = stsd::app::HttpSettings {
         body_timeout: Duration::from_millis(200),
         ..Default::default()
     };
     let server = TestServer::start_with(stsd::service::StsService::default(), settings);
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     // Promise 100 bytes, send 6, then wait for the server's answer.
-    stream
-        .write_all(
-            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction",
-        )
-        .await
-        .unwrap();
-    let mut response = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&response).contains("</ErrorResponse>") {
-        let n = stream.read(&mut buf).await.unwrap();
-        assert!(
-            n > 0,
-            "connection closed: {}",
-            String::from_utf8_lossy(&response)
-        );
-        response.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&response);
+    let text = raw_exchange(
+        &server,
+        b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nAction",
+    )
+    .await;
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("<Code>RequestTimeout</Code>"), "{text}");
     assert!(text.to_ascii_lowercase().contains("x-amzn-requestid: "));
@@ -502,4 +487,39 @@ async fn refusals_are_counted_by_action_and_code() {
         "{text}"
     );
     assert!(!text.contains(TOKEN));
+}
+
+/// Sends a raw HTTP/1.1 request and returns the response text up to the end of the XML error.
+async fn raw_exchange(server: &TestServer, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&response).contains("</ErrorResponse>") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&response));
+        response.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn oversize_chunked_body_without_a_length() {
+    let h = Harness::new();
+    let mut request = b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let chunk = vec![b'x'; 16 * 1024];
+    for _ in 0..5 {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(&chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let text = raw_exchange(&h.server, &request).await;
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        text.contains("<Code>RequestEntityTooLarge</Code>"),
+        "{text}"
+    );
+    h.assert_healthy().await;
 }
