@@ -7,6 +7,7 @@
 //! bench_idp serve --dir D --listen 127.0.0.1:PORT
 //! bench_idp verify-rate --dir D [--seconds S]
 //! bench_idp wait-ready --url http://127.0.0.1:PORT/readyz --since-ns T [--timeout-ms M]
+//! bench_idp cache-memory --dir D --issuer URL --audience A --tokens FILE [--count N]
 //! ```
 
 #[path = "../benches/support/tokens.rs"]
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use stsd::jwks::KeySet;
-use stsd::providers::{Jws, JwsAlgorithm};
+use stsd::providers::{Jws, JwsAlgorithm, Registry};
 use tokens::{k8s_claims, Alg, Signer};
 
 fn main() {
@@ -36,6 +37,7 @@ fn main() {
         "serve" => serve(&opts),
         "verify-rate" => verify_rate(&opts),
         "wait-ready" => wait_ready(&opts),
+        "cache-memory" => cache_memory(&opts),
         other => fail(&format!("unknown command {other}")),
     }
 }
@@ -97,7 +99,10 @@ fn gen(opts: &HashMap<String, String>) {
 
     let rsa = Signer::generate(Alg::Rs256);
     let ed = Signer::generate(Alg::EdDsa);
-    write(&dir.join("jwks.json"), &tokens::jwks(&[&rsa, &ed]).to_string());
+    write(
+        &dir.join("jwks.json"),
+        &tokens::jwks(&[&rsa, &ed]).to_string(),
+    );
     let discovery = serde_json::json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/jwks"),
@@ -138,8 +143,7 @@ fn gen(opts: &HashMap<String, String>) {
                         writeln!(out, "{}", signer.sign(&claims))
                             .unwrap_or_else(|e| fail(&format!("write: {e}")));
                     }
-                    out.flush()
-                        .unwrap_or_else(|e| fail(&format!("write: {e}")));
+                    out.flush().unwrap_or_else(|e| fail(&format!("write: {e}")));
                 });
             }
         });
@@ -311,4 +315,62 @@ fn wait_ready(opts: &HashMap<String, String>) {
         std::thread::sleep(Duration::from_millis(1));
     }
     fail(&format!("{url} not ready after {timeout:?}"));
+}
+
+fn rss_kib() -> u64 {
+    fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Verifies the tokens of FILE through a registry (keys from a running `serve`) and reports
+/// what the verified-token cache holds and what the process grew by, per entry.
+fn cache_memory(opts: &HashMap<String, String>) {
+    let issuer = required(opts, "issuer");
+    let audience = required(opts, "audience");
+    let text = fs::read_to_string(required(opts, "tokens"))
+        .unwrap_or_else(|e| fail(&format!("tokens: {e}")));
+    let count = usize::try_from(number(opts, "count", u64::MAX)).unwrap_or(usize::MAX);
+    let config = serde_json::json!({
+        "sts": { "signingKey": "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc=" },
+        "providers": [{ "name": "k8s", "type": "oidc", "enabled": true,
+            "config": { "issuer": issuer, "clientId": audience, "jwksUri": format!("{issuer}/jwks") } }],
+    });
+    let loaded = stsd::config::load_str(&config.to_string(), "bench", &|_| None)
+        .unwrap_or_else(|e| fail(&format!("config: {e:?}")));
+    let sts = &loaded.config.sts;
+    let registry = Registry::new(&loaded.config.providers, sts.clock_skew)
+        .unwrap_or_else(|e| fail(&format!("registry: {e}")));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| fail(&format!("runtime: {e}")));
+    let now = unix_now();
+    let tokens: Vec<&str> = text.lines().take(count).collect();
+    runtime.block_on(async {
+        // The first verification fetches the keys; measure from there.
+        if let Err(e) = registry.verify(tokens[0], now).await {
+            fail(&format!("first token refused: {e}"));
+        }
+        let before = rss_kib();
+        for token in &tokens[1..] {
+            if let Err(e) = registry.verify(token, now).await {
+                fail(&format!("token refused: {e}"));
+            }
+        }
+        let cache = registry.token_cache();
+        let entries = cache.entry_count();
+        let grown = rss_kib().saturating_sub(before);
+        println!("tokens_verified {}", tokens.len());
+        println!("cache_entries {entries}");
+        println!("cache_weight_bytes {}", cache.weighted_size());
+        println!("rss_growth_kib {grown}");
+        if entries > 0 {
+            println!("rss_bytes_per_entry {}", grown * 1024 / entries);
+            println!("weight_bytes_per_entry {}", cache.weighted_size() / entries);
+        }
+    });
 }

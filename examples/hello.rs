@@ -8,9 +8,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 /// Reads the body like stsd must, so both servers do the same socket work.
 async fn hello(_body: web::Bytes) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain")
-        .body("hello")
+    HttpResponse::Ok().content_type("text/plain").body("hello")
 }
 
 #[actix_web::main]

@@ -16,6 +16,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
+use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use super::claims;
@@ -23,15 +24,20 @@ use super::jwt::{Jws, JwsAlgorithm};
 use super::VerifiedIdentity;
 use crate::jwks::{JwksCache, KeySet};
 
-/// Upper bound of the summed entry weights (estimated heap bytes).
-pub const MAX_WEIGHT: u64 = 64 * 1024 * 1024;
+/// Upper bound of the summed entry weights (estimated heap bytes). A projected ServiceAccount
+/// token's entry measures about 1.5 KB of process memory (see docs/performance.md), so a full
+/// cache of those is about 90 000 entries and adds about 130 MiB.
+pub const MAX_WEIGHT: u64 = 128 * 1024 * 1024;
 
 /// Upper bound of the number of entries, enforced through a minimum weight per entry.
 pub const MAX_ENTRIES: u64 = 100_000;
 
-/// Estimated bytes an entry costs besides its claims: the cache's own node, timer and
+/// Estimated bytes an entry costs besides its strings: the cache's own node, timer and
 /// frequency-sketch share, the 32-byte key, the `Arc<Entry>` and the identity's fixed fields.
-pub const ENTRY_OVERHEAD: u32 = 640;
+pub const ENTRY_OVERHEAD: u32 = 800;
+
+/// Estimated bytes one heap string costs besides its text (allocator header and rounding).
+const STRING_OVERHEAD: usize = 24;
 
 /// SHA-256 of the trimmed token.
 pub type TokenDigest = [u8; 32];
@@ -44,7 +50,11 @@ pub struct Entry {
     /// The key set that was current when the token was verified. Weak, so a replaced set is
     /// freed even while entries still point at it (they then never match again).
     keys: Weak<KeySet>,
+    /// The identity with its claims left out: they are kept as JSON text and decoded again on
+    /// each hit, because a decoded map of a Kubernetes token's nested claims costs about five
+    /// times its text, and decoding costs about what cloning the map would.
     identity: VerifiedIdentity,
+    claims_json: Box<str>,
     weight: u32,
     lifetime: Duration,
 }
@@ -98,27 +108,30 @@ impl TokenCache {
         enabled: impl Fn(usize) -> bool,
     ) -> Option<VerifiedIdentity> {
         let entry = self.entries.get(digest)?;
-        if enabled(entry.provider) && entry.servable(now, skew).await {
-            return Some(entry.identity.clone());
+        let served = if enabled(entry.provider) {
+            entry.serve(now, skew).await
+        } else {
+            None
+        };
+        if served.is_none() {
+            self.entries.invalidate(digest);
         }
-        self.entries.invalidate(digest);
-        None
+        served
     }
 
     /// Remembers a successful verification of the token whose digest is `digest`, parsed as
-    /// `jws`, by the provider at index `provider` whose keys are in `jwks`.
+    /// `jws`, by the provider at index `provider` whose keys are in `jwks`. Its weight follows
+    /// the size of the encoded header and claims.
     ///
     /// The entry is tied to the key set current after verification, and only if that set still
     /// holds the key for the token's kid and algorithm: a refetch that dropped the key between
     /// the signature check and this call leaves the token uncached.
-    #[allow(clippy::too_many_arguments)]
     pub async fn remember(
         &self,
         digest: TokenDigest,
         provider: usize,
         jwks: &Arc<JwksCache>,
         jws: &Jws<'_>,
-        token_len: usize,
         identity: &VerifiedIdentity,
         now: i64,
         skew: i64,
@@ -142,13 +155,22 @@ impl TokenCache {
         if token_secs == 0 {
             return;
         }
+        let Ok(claims_json) = serde_json::to_string(&identity.claims) else {
+            return;
+        };
         let lifetime = Duration::from_secs(token_secs).min(jwks.config().ttl);
+        let identity = VerifiedIdentity {
+            claims: Map::new(),
+            ..identity.clone()
+        };
+        let weight = weight(&identity, &claims_json, self.min_weight());
         let entry = Entry {
             provider,
             jwks: jwks.clone(),
             keys: Arc::downgrade(&keys),
-            identity: identity.clone(),
-            weight: weight(token_len, self.min_weight()),
+            identity,
+            claims_json: claims_json.into_boxed_str(),
+            weight,
             lifetime,
         };
         self.entries.insert(digest, Arc::new(entry));
@@ -191,23 +213,43 @@ impl std::fmt::Debug for TokenCache {
 }
 
 impl Entry {
-    async fn servable(&self, now: i64, skew: i64) -> bool {
+    /// The identity, if the provider's key set is still the one that verified the token and
+    /// the token's times pass at `now`.
+    async fn serve(&self, now: i64, skew: i64) -> Option<VerifiedIdentity> {
         // The same call full verification starts with: lock-free while the keys are fresh,
         // a refetch once they are stale (which replaces the set and so retires this entry).
-        let Ok((current, _)) = self.jwks.keys(now).await else {
-            return false;
-        };
-        std::ptr::eq(self.keys.as_ptr(), Arc::as_ptr(&current))
-            && claims::check_times(&self.identity.claims, now, skew).is_ok()
+        let (current, _) = self.jwks.keys(now).await.ok()?;
+        if !std::ptr::eq(self.keys.as_ptr(), Arc::as_ptr(&current)) {
+            return None;
+        }
+        let claims: Map<String, Value> = serde_json::from_str(&self.claims_json).ok()?;
+        claims::check_times(&claims, now, skew).ok()?;
+        Some(VerifiedIdentity {
+            claims,
+            ..self.identity.clone()
+        })
     }
 }
 
-/// Estimated heap bytes of an entry for a token of `token_len` bytes: the decoded claims held
-/// as a JSON map take about twice the token's length (its base64 payload is a third larger than
-/// the JSON, and a map costs a few times the text), plus the fixed overhead.
-fn weight(token_len: usize, min: u32) -> u32 {
-    let claims = u32::try_from(token_len.saturating_mul(2)).unwrap_or(u32::MAX);
-    ENTRY_OVERHEAD.saturating_add(claims).max(min)
+/// Estimated heap bytes of an entry: the fixed overhead, the claims text and the identity's
+/// strings, but at least `min`.
+fn weight(identity: &VerifiedIdentity, claims_json: &str, min: u32) -> u32 {
+    let strings = [
+        &identity.provider,
+        &identity.issuer,
+        &identity.subject,
+        &identity.matched_audience,
+    ]
+    .into_iter()
+    .chain(&identity.audiences)
+    .chain(&identity.groups)
+    .chain(&identity.roles)
+    .chain(&identity.username)
+    .chain(&identity.email)
+    .map(|s| s.len() + STRING_OVERHEAD)
+    .sum::<usize>();
+    let bytes = u32::try_from(strings.saturating_add(claims_json.len())).unwrap_or(u32::MAX);
+    ENTRY_OVERHEAD.saturating_add(bytes).max(min)
 }
 
 #[cfg(test)]
@@ -223,12 +265,31 @@ mod tests {
         assert_ne!(TokenCache::digest("abc"), TokenCache::digest("abc "));
     }
 
+    fn identity() -> VerifiedIdentity {
+        VerifiedIdentity {
+            provider: "k8s".into(),
+            issuer: "https://issuer".into(),
+            subject: "sub".into(),
+            audiences: vec!["aud".into()],
+            matched_audience: "aud".into(),
+            expires_at: Some(0),
+            claims: Map::new(),
+            username: None,
+            email: Some("e".into()),
+            groups: vec!["g1".into(), "g2".into()],
+            roles: vec![],
+        }
+    }
+
     #[test]
-    fn weight_grows_with_the_token_and_respects_the_entry_bound() {
+    fn weight_counts_the_strings_and_respects_the_entry_bound() {
+        let id = identity();
+        // provider 3 + issuer 14 + subject 3 + matched 3 + audience 3 + groups 2 + 2 + email 1,
+        // each with its allocation overhead, plus the claims text.
+        let strings = 31 + 8 * 24;
+        assert_eq!(weight(&id, "{}", 0), ENTRY_OVERHEAD + strings + 2);
+        assert_eq!(weight(&id, "", 10_000), 10_000);
         let min = u32::try_from(MAX_WEIGHT.div_ceil(MAX_ENTRIES)).expect("fits");
-        assert_eq!(weight(0, min), ENTRY_OVERHEAD.max(min));
-        assert_eq!(weight(1000, min), ENTRY_OVERHEAD + 2000);
-        assert_eq!(weight(usize::MAX, min), u32::MAX);
         // At the minimum weight, a full cache holds at most MAX_ENTRIES entries.
         assert!(MAX_WEIGHT / u64::from(min) <= MAX_ENTRIES);
     }

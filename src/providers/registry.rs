@@ -275,16 +275,7 @@ impl Registry {
         if let (Some(digest), Ok(identity)) = (remember, &result) {
             if let Some((_, jwks)) = self.caches.iter().find(|(n, _)| n == provider.name()) {
                 self.tokens
-                    .remember(
-                        digest,
-                        index,
-                        jwks,
-                        &jws,
-                        token.len(),
-                        identity,
-                        now,
-                        self.skew_secs,
-                    )
+                    .remember(digest, index, jwks, &jws, identity, now, self.skew_secs)
                     .await;
             }
         }
