@@ -368,9 +368,11 @@ fn cache_memory(opts: &HashMap<String, String>) {
         println!("cache_entries {entries}");
         println!("cache_weight_bytes {}", cache.weighted_size());
         println!("rss_growth_kib {grown}");
-        if entries > 0 {
-            println!("rss_bytes_per_entry {}", grown * 1024 / entries);
-            println!("weight_bytes_per_entry {}", cache.weighted_size() / entries);
+        if let Some(per_entry) = (grown * 1024).checked_div(entries) {
+            println!("rss_bytes_per_entry {per_entry}");
+        }
+        if let Some(per_entry) = cache.weighted_size().checked_div(entries) {
+            println!("weight_bytes_per_entry {per_entry}");
         }
     });
 }

@@ -62,6 +62,8 @@ pub struct Entry {
 /// The verified-token cache of one registry.
 pub struct TokenCache {
     entries: moka::sync::Cache<TokenDigest, Arc<Entry>>,
+    /// The registry's leeway on token times, in seconds.
+    skew: i64,
 }
 
 struct EntryLifetime;
@@ -78,19 +80,20 @@ impl Expiry<TokenDigest, Arc<Entry>> for EntryLifetime {
 }
 
 impl TokenCache {
-    pub fn new() -> Self {
-        Self::with_max_weight(MAX_WEIGHT)
+    /// A cache for a registry allowing `skew` seconds of leeway on token times.
+    pub fn new(skew: i64) -> Self {
+        Self::with_max_weight(MAX_WEIGHT, skew)
     }
 
     /// A cache bounded by `max_weight` estimated bytes and by `MAX_ENTRIES`-proportional
     /// entry count (each entry weighs at least `max_weight / MAX_ENTRIES`).
-    pub fn with_max_weight(max_weight: u64) -> Self {
+    pub fn with_max_weight(max_weight: u64, skew: i64) -> Self {
         let entries = moka::sync::Cache::builder()
             .max_capacity(max_weight)
             .weigher(|_: &TokenDigest, entry: &Arc<Entry>| entry.weight)
             .expire_after(EntryLifetime)
             .build();
-        Self { entries }
+        Self { entries, skew }
     }
 
     pub fn digest(token: &str) -> TokenDigest {
@@ -104,12 +107,11 @@ impl TokenCache {
         &self,
         digest: &TokenDigest,
         now: i64,
-        skew: i64,
         enabled: impl Fn(usize) -> bool,
     ) -> Option<VerifiedIdentity> {
         let entry = self.entries.get(digest)?;
         let served = if enabled(entry.provider) {
-            entry.serve(now, skew).await
+            entry.serve(now, self.skew).await
         } else {
             None
         };
@@ -134,7 +136,6 @@ impl TokenCache {
         jws: &Jws<'_>,
         identity: &VerifiedIdentity,
         now: i64,
-        skew: i64,
     ) {
         let Some(exp) = identity.expires_at else {
             return;
@@ -148,7 +149,7 @@ impl TokenCache {
         if keys.find(jws.kid(), alg).is_err() {
             return;
         }
-        let token_secs = exp.saturating_add(skew).saturating_sub(now);
+        let token_secs = exp.saturating_add(self.skew).saturating_sub(now);
         let Ok(token_secs) = u64::try_from(token_secs) else {
             return;
         };
@@ -195,12 +196,6 @@ impl TokenCache {
     fn min_weight(&self) -> u32 {
         let max = self.entries.policy().max_capacity().unwrap_or(MAX_WEIGHT);
         u32::try_from(max.div_ceil(MAX_ENTRIES)).unwrap_or(u32::MAX)
-    }
-}
-
-impl Default for TokenCache {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -296,7 +291,7 @@ mod tests {
 
     #[test]
     fn empty_cache_reports_nothing() {
-        let cache = TokenCache::new();
+        let cache = TokenCache::new(60);
         assert_eq!(cache.entry_count(), 0);
         assert_eq!(cache.weighted_size(), 0);
         assert!(format!("{cache:?}").starts_with("TokenCache"));

@@ -102,12 +102,13 @@ impl Registry {
             by_issuer.insert(spec.settings.issuer.clone(), providers.len());
             providers.push(provider);
         }
+        let skew_secs = i64::try_from(clock_skew.as_secs()).unwrap_or(i64::MAX);
         Ok(Self {
             providers,
             caches,
             by_issuer,
-            skew_secs: i64::try_from(clock_skew.as_secs()).unwrap_or(i64::MAX),
-            tokens: TokenCache::new(),
+            skew_secs,
+            tokens: TokenCache::new(skew_secs),
         })
     }
 
@@ -136,11 +137,7 @@ impl Registry {
         }
         let digest = TokenCache::digest(trimmed);
         let enabled = |i: usize| self.providers.get(i).is_some_and(|p| p.is_enabled());
-        if let Some(identity) = self
-            .tokens
-            .lookup(&digest, now, self.skew_secs, enabled)
-            .await
-        {
+        if let Some(identity) = self.tokens.lookup(&digest, now, enabled).await {
             return Ok(identity);
         }
         self.run(token, now, &mut Trace::silent(), Some(digest))
@@ -275,7 +272,7 @@ impl Registry {
         if let (Some(digest), Ok(identity)) = (remember, &result) {
             if let Some((_, jwks)) = self.caches.iter().find(|(n, _)| n == provider.name()) {
                 self.tokens
-                    .remember(digest, index, jwks, &jws, identity, now, self.skew_secs)
+                    .remember(digest, index, jwks, &jws, identity, now)
                     .await;
             }
         }
