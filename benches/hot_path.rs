@@ -1,6 +1,6 @@
-//! Micro-benchmarks of the pieces every AssumeRoleWithWebIdentity runs: token parsing and
-//! signature verification, the verified-token cache key, trust-policy evaluation, session-token
-//! minting and credential derivation.
+//! Micro-benchmarks of the pieces every AssumeRoleWithWebIdentity runs: form parsing, token
+//! parsing and signature verification, the verified-token cache key, trust-policy evaluation,
+//! session-token minting, credential derivation and the XML response.
 
 #[path = "support/tokens.rs"]
 mod tokens;
@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
+use stsd::api::sts::form::Params;
+use stsd::api::sts::xml;
 use stsd::config::{ClaimsMapping, OidcSettings, ProviderKind, ProviderSpec};
 use stsd::jwks::KeySet;
 use stsd::policy::{evaluate, federated_identifiers, EvalRequest, PolicyDocument};
 use stsd::providers::{Jws, JwsAlgorithm, TokenCache, VerifiedIdentity};
 use stsd::service::context::trust_context;
-use stsd::service::AssumeRoleRequest;
+use stsd::service::{AssumeRoleOutput, AssumeRoleRequest, AssumedRoleUser, IssuedCredentials};
 use stsd::session::{
     derive_credentials, new_session_id, parent_user_id, SecretDerivation, SessionClaims,
     SessionKeys, SigningKey,
@@ -189,6 +191,49 @@ fn session(c: &mut Criterion) {
     group.finish();
 }
 
+fn http(c: &mut Criterion) {
+    let (token, _) = signed(Alg::Rs256);
+    let body = format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15\
+         &RoleArn=arn%3Aaws%3Aiam%3A%3Arole%2FBuilder&RoleSessionName=builder\
+         &DurationSeconds=3600&WebIdentityToken={token}"
+    );
+    let key = SigningKey::from_bytes(b"a-32-byte-signing-key-for-bench!".to_vec()).expect("key");
+    let creds = derive_credentials(&new_session_id(), SecretDerivation::SeaweedFs, &key);
+    let output = AssumeRoleOutput {
+        credentials: IssuedCredentials {
+            access_key_id: creds.access_key_id,
+            secret_access_key: creds.secret_access_key,
+            // A session token of the usual size.
+            session_token: "x".repeat(900),
+            expiration: time::OffsetDateTime::from_unix_timestamp(NOW + 3600).expect("time"),
+        },
+        subject: "system:serviceaccount:apps:builder".into(),
+        assumed_role_user: AssumedRoleUser {
+            arn: "arn:aws:sts::assumed-role/Builder/builder".into(),
+            assumed_role_id: "Builder:builder".into(),
+        },
+        provider: ISSUER.into(),
+        provider_name: "k8s".into(),
+        audience: AUDIENCE.into(),
+        packed_policy_size: None,
+    };
+    let mut group = c.benchmark_group("http");
+    group.bench_function("form_parse", |b| {
+        b.iter(|| Params::parse(b"", black_box(body.as_bytes())).expect("form"))
+    });
+    group.bench_function("xml_assume_role_response", |b| {
+        b.iter(|| {
+            xml::assume_role_with_web_identity(
+                black_box(&output),
+                "c0ffee00-0000-4000-8000-000000000000",
+            )
+            .expect("xml")
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     // Short runs: these are for spotting regressions and relative costs, not publication.
     Criterion::default()
@@ -200,6 +245,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = verify, policy, session
+    targets = verify, policy, session, http
 }
 criterion_main!(benches);
