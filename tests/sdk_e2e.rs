@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_types::os_shim_internal::Env;
@@ -450,7 +451,7 @@ async fn get_caller_identity_with_an_expired_session_is_expired_token() {
     .send()
     .await
     .unwrap_err();
-    assert_eq!(code_and_status(&err).0, "ExpiredToken");
+    assert_eq!(code_and_status(&err), ("ExpiredToken".into(), 403));
 
     // The same session, still valid, is accepted: the refusal above is about time only.
     let mut live = claims.clone();
@@ -477,39 +478,60 @@ async fn get_caller_identity_with_an_expired_session_is_expired_token() {
 // The web-identity credentials provider, configured only through environment variables
 // ---------------------------------------------------------------------------------------------
 
+/// The SDK configuration a pod gets from its environment alone — endpoint, role, token file,
+/// region, plus `extra` — handed to the loader rather than set on this process. The token file
+/// ends in a newline, as Kubernetes and most tools write it. HOME is an empty directory, so no
+/// profile file of the machine running the tests takes part.
+async fn pod_config(
+    f: &Fixture,
+    dir: &tempfile::TempDir,
+    sub: &str,
+    extra: &[(&str, &str)],
+) -> aws_types::SdkConfig {
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{}\n", f.token(sub))).unwrap();
+    let token_path = token_file.to_str().unwrap().to_owned();
+    let home = dir.path().to_str().unwrap().to_owned();
+    let mut vars = vec![
+        ("AWS_ENDPOINT_URL_STS", f.server.base_url.as_str()),
+        ("AWS_ROLE_ARN", K8S_ROLE),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_path.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("HOME", home.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    aws_config::defaults(BehaviorVersion::latest())
+        .env(Env::from_slice(&vars))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .retry_config(RetryConfig::disabled())
+        .load()
+        .await
+}
+
 #[tokio::test]
 async fn web_identity_credentials_provider_from_a_pod_environment() {
     let f = Fixture::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    // Kubernetes and most tools write the projected token with a trailing newline.
-    std::fs::write(
-        &token_file,
-        format!("{}\n", f.token("system:serviceaccount:default:app")),
+    let config = pod_config(
+        &f,
+        &dir,
+        "system:serviceaccount:default:app",
+        &[("AWS_ROLE_SESSION_NAME", "pod-app")],
     )
-    .unwrap();
-    let token_path = token_file.to_str().unwrap().to_owned();
-    let home = dir.path().to_str().unwrap().to_owned();
-    let env = Env::from_slice(&[
-        ("AWS_ENDPOINT_URL_STS", f.server.base_url.as_str()),
-        ("AWS_ROLE_ARN", K8S_ROLE),
-        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_path.as_str()),
-        ("AWS_ROLE_SESSION_NAME", "pod-app"),
-        ("AWS_REGION", "us-east-1"),
-        // An empty home: no profile file of the machine running the tests takes part.
-        ("HOME", home.as_str()),
-    ]);
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .env(env)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await;
+    .await;
     assert_eq!(config.region().map(|r| r.as_ref()), Some("us-east-1"));
 
     let provider = config.credentials_provider().expect("a credentials chain");
     let creds = provider.provide_credentials().await.unwrap();
     assert!(creds.access_key_id().starts_with("ASIA"));
+    // The chain's environment and profile sources had nothing; the web-identity one answered.
+    let features = creds
+        .get_property::<Vec<AwsCredentialFeature>>()
+        .expect("credential features");
+    assert!(
+        features.contains(&AwsCredentialFeature::CredentialsProfileStsWebIdToken),
+        "{features:?}"
+    );
     let token = creds.session_token().expect("a session token").to_owned();
     let expiry = creds.expiry().expect("an expiry");
     let in_secs = expiry.duration_since(SystemTime::now()).unwrap();
@@ -528,6 +550,39 @@ async fn web_identity_credentials_provider_from_a_pod_environment() {
     assert_eq!(me.account(), Some(ACCOUNT));
     let claims = gateway_accepts(&token, now());
     assert_eq!(claims["ext_uid"], "system:serviceaccount:default:app");
+}
+
+#[tokio::test]
+async fn web_identity_credentials_provider_with_its_default_session_name() {
+    let f = Fixture::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = pod_config(&f, &dir, "system:serviceaccount:default:app", &[]).await;
+    // Without AWS_ROLE_SESSION_NAME the SDK names the session `web-identity-token-<millis>`,
+    // which must pass stsd's RoleSessionName rules.
+    let me = aws_sdk_sts::Client::new(&config)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    let arn = me.arn().unwrap();
+    assert!(
+        arn.starts_with(
+            "arn:aws:sts::123456789012:assumed-role/E2EServiceAccountRole/web-identity-token-"
+        ),
+        "{arn}"
+    );
+}
+
+#[tokio::test]
+async fn web_identity_credentials_provider_reports_a_trust_refusal() {
+    let f = Fixture::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = pod_config(&f, &dir, "system:serviceaccount:other:app", &[]).await;
+    let provider = config.credentials_provider().expect("a credentials chain");
+    let err = provider.provide_credentials().await.unwrap_err();
+    // The SDK wraps the service error; its text carries the STS code.
+    let text = format!("{}", aws_sdk_sts::error::DisplayErrorContext(&err));
+    assert!(text.contains("AccessDenied"), "{text}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -587,6 +642,14 @@ fn gateway_accepts(token: &str, now: i64) -> Value {
     }
     if let Some(spol) = claims.get("spol") {
         assert!(spol.is_string());
+    }
+    if let Some(req_ctx) = claims.get("req_ctx") {
+        assert!(req_ctx.is_object(), "req_ctx decodes into a map");
+    }
+    for name in ["sub", "jti", "snam", "idp", "ext_uid", "prov_iss", "puid"] {
+        if let Some(value) = claims.get(name) {
+            assert!(value.is_string(), "{name} is not a string");
+        }
     }
 
     // Authorization by principal: arn:aws:sts::[acct:]assumed-role/<RoleName>/<session>, with
