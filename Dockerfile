@@ -58,10 +58,9 @@ RUN mkdir src \
 
 # Sources.
 COPY src ./src
-ARG VERSION=dev
 ARG VCS_REF=unknown
-ENV STSD_BUILD_VERSION=${VERSION} \
-    STSD_GIT_REVISION=${VCS_REF}
+# `stsd version` prints the revision compiled in from this variable.
+ENV STSD_GIT_REVISION=${VCS_REF}
 # The readelf check fails the build rather than ship a binary that needs a dynamic loader the
 # final image lacks.
 RUN cargo build --release --locked --features vendored-openssl --target "${TARGET}" \

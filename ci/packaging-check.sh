@@ -169,7 +169,8 @@ def iam_json():
     return None
 
 iam = iam_json()
-expect(iam is not None, "iam.json rendered")
+if mode != "existing":
+    expect(iam is not None, "iam.json rendered")
 if mode == "default":
     key = [x for x in by_kind["Secret"] if x["metadata"]["name"].endswith("signing-key")]
     expect(len(key) == 1, "generated signing key Secret")
@@ -185,6 +186,19 @@ if mode == "default":
     expect("HorizontalPodAutoscaler" not in by_kind, "no HPA by default")
     expect("checksum/config" not in dep["spec"]["template"]["metadata"].get("annotations", {}),
            "no checksum annotation by default (hot reload)")
+elif mode == "existing":
+    expect(iam is None and "Secret" not in by_kind and "ConfigMap" not in by_kind,
+           "no configuration or key Secret rendered when existing ones are named")
+    expect(volumes["config"]["secret"]["secretName"] == "stsd-iam"
+           and volumes["config"]["secret"]["items"] == [{"key": "config.json", "path": "iam.json"}],
+           "existing config Secret mounted as iam.json")
+    expect(volumes["signing-key"]["secret"]["secretName"] == "stsd-signing-key-managed",
+           "existing signing key Secret mounted")
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    expect(env.get("STSD_SIGNING_KEY_FILE") == "/var/run/secrets/stsd/signing-key/key",
+           "STSD_SIGNING_KEY_FILE names the mounted key for ${STSD_SIGNING_KEY_FILE} in iam.json")
+    expect("ServiceAccount" not in by_kind and pod["serviceAccountName"] == "stsd-runtime"
+           and pod["automountServiceAccountToken"] is False, "existing ServiceAccount, no token")
 else:
     expect("secret" in volumes["config"], "config.asSecret mounts a Secret")
     expect("checksum/config" in dep["spec"]["template"]["metadata"].get("annotations", {}),
@@ -202,12 +216,41 @@ sys.exit(1 if errors else 0)
 PY
 }
 
+# The schema must refuse what would otherwise render silently wrong.
+schema_rejects() {
+  "$VENV/bin/python" - "$CHART" <<'PY'
+import sys
+import helm_python as helm
+
+bad = [
+    {"imagee": {"tag": "1.0"}},
+    {"replicaCount": "2"},
+    {"logFormat": "xml"},
+    {"signingKey": {"value": "c2hvcnQ="}},
+    {"image": {"digest": "latest"}},
+]
+errors = []
+for values in bad:
+    report = helm.lint(sys.argv[1], values, strict=True, namespace="stsd")
+    if not report["errors"]:
+        errors.append(f"accepted {values}")
+for e in errors:
+    print(e)
+sys.exit(1 if errors else 0)
+PY
+}
+
 check_charts() {
   log "Helm chart charts/stsd"
   local name values dir
-  for name in default full; do
-    values=""
-    [[ $name == full ]] && values="$CHART/ci/full-values.yaml"
+  # default: values.yaml as shipped; full: every optional feature on; existing: Secrets and
+  # ServiceAccount managed outside the chart.
+  for name in default full existing; do
+    case $name in
+      default) values="" ;;
+      full) values="$CHART/ci/full-values.yaml" ;;
+      existing) values="$CHART/ci/existing-secrets-values.yaml" ;;
+    esac
     dir="$WORK/rendered-$name"
     check "helm lint --strict + render ($name values)" render_chart "$values" "$dir"
     [[ -d $dir ]] || continue
@@ -224,6 +267,7 @@ check_charts() {
       "$VENV/bin/checkov" --quiet --compact --framework kubernetes --skip-download \
       --config-file "$CHART/.checkov.yaml" -d "$dir"
   done
+  check "values.schema.json rejects misspelt keys and malformed values" schema_rejects
   if [[ -d "$WORK/rendered-default" ]]; then
     printf '\nNOTES.txt (default values):\n'
     sed 's/^/  | /' "$WORK/rendered-default/NOTES.txt"
@@ -320,8 +364,8 @@ check_image() {
     CONTAINER=""
     return
   fi
-  local up=0 i
-  for i in $(seq 1 50); do
+  local up=0
+  for _ in $(seq 1 50); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null; then
       up=1
       break
