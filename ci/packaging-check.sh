@@ -240,6 +240,76 @@ sys.exit(1 if errors else 0)
 PY
 }
 
+# The generated signing key must survive upgrades: render as an upgrade against a stub API server
+# (loopback only) that holds a key Secret, and check that the chart reuses it; with no Secret
+# there, the chart must generate a fresh key of the right form.
+key_is_kept() {
+  "$VENV/bin/python" - "$CHART" <<'PY'
+import base64, json, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import helm_python as helm
+import yaml
+
+stored = base64.b64encode(b"a-key-that-is-already-in-the-cluster-0123456789").decode()
+secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+          "metadata": {"name": "stsd-signing-key", "namespace": "stsd"},
+          "data": {"signing-key": base64.b64encode(stored.encode()).decode()}}
+routes = {
+    "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+    "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": []},
+    "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+        {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
+         "verbs": ["get", "list"]}]},
+}
+state = {"has_secret": True}
+
+class Api(BaseHTTPRequestHandler):
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        body = routes.get(path)
+        if path == "/api/v1/namespaces/stsd/secrets/stsd-signing-key" and state["has_secret"]:
+            body = secret
+        code = 200 if body else 404
+        if body is None:
+            body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+                    "code": 404}
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Api)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+cfg = helm.Config(kube_apiserver=f"http://127.0.0.1:{server.server_address[1]}", kube_token="stub",
+                  namespace="stsd", storage_driver="memory")
+chart = helm.Chart.load(sys.argv[1])
+
+def rendered_key():
+    out = cfg.render(chart, name="stsd", namespace="stsd", is_upgrade=True)
+    doc = yaml.safe_load(out["stsd/templates/signing-key-secret.yaml"])
+    return base64.b64decode(doc["data"]["signing-key"]).decode()
+
+errors = []
+if rendered_key() != stored:
+    errors.append("upgrade did not reuse the signing key stored in the cluster")
+state["has_secret"] = False
+first, second = rendered_key(), rendered_key()
+if first == stored or first == second:
+    errors.append("without a stored Secret, each render must generate a new random key")
+if len(base64.b64decode(first, validate=True)) < 32:
+    errors.append("generated key decodes to fewer than 32 bytes")
+server.shutdown()
+for e in errors:
+    print(e)
+sys.exit(1 if errors else 0)
+PY
+}
+
 check_charts() {
   log "Helm chart charts/stsd"
   local name values dir
@@ -268,6 +338,7 @@ check_charts() {
       --config-file "$CHART/.checkov.yaml" -d "$dir"
   done
   check "values.schema.json rejects misspelt keys and malformed values" schema_rejects
+  check "generated signing key is read back on upgrade (stub API server)" key_is_kept
   if [[ -d "$WORK/rendered-default" ]]; then
     printf '\nNOTES.txt (default values):\n'
     sed 's/^/  | /' "$WORK/rendered-default/NOTES.txt"
