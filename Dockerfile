@@ -37,7 +37,9 @@ WORKDIR /src
 ARG TARGET=x86_64-unknown-linux-gnu
 ARG SOURCE_DATE_EPOCH=0
 # Reproducibility: no incremental state, no absolute build paths in panics or debug info, symbols
-# stripped, and a fixed timestamp for anything that embeds one.
+# stripped, and a fixed timestamp for anything that embeds one. The explicit --target below matters:
+# with it, RUSTFLAGS (crt-static) apply to the binary only, not to build scripts and proc-macros,
+# which must stay dynamic host libraries.
 ENV CARGO_INCREMENTAL=0 \
     CARGO_TERM_COLOR=never \
     SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH} \

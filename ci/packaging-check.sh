@@ -60,17 +60,8 @@ ensure_venv() {
   if [[ ! -x "$VENV/bin/python" ]]; then
     python3 -m venv "$VENV"
   fi
-  local missing=0
-  local spec
-  for spec in "${PY_TOOLS[@]}"; do
-    if ! "$VENV/bin/pip" show -q "${spec%%==*}" >/dev/null 2>&1; then
-      missing=1
-    fi
-  done
-  if [[ $missing -eq 1 ]]; then
-    log "installing ${PY_TOOLS[*]} into ci/.venv"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
-  fi
+  # With every pin already satisfied this is a quick local no-op.
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
 }
 
 # --------------------------------------------------------------------------------------------
