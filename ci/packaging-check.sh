@@ -219,6 +219,7 @@ bad = [
     {"logFormat": "xml"},
     {"signingKey": {"value": "c2hvcnQ="}},
     {"image": {"digest": "latest"}},
+    {"tls": {"enabled": True}},
 ]
 errors = []
 for values in bad:
