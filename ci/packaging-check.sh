@@ -196,7 +196,8 @@ else:
            "checksum annotation when asked for")
     expect("--tls-cert" in args and "--tls-key" in args, "TLS flags")
     expect(c["readinessProbe"]["httpGet"].get("scheme") == "HTTPS", "probes use HTTPS with TLS")
-    expect("--admin-listen" in args, "admin listener flag")
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    expect(env.get("STSD_ADMIN_LISTEN") == "0.0.0.0:9090", "admin listener address")
     expect("HorizontalPodAutoscaler" in by_kind and "replicas" not in dep["spec"],
            "HPA owns the replica count")
     expect("NetworkPolicy" in by_kind and "ServiceMonitor" in by_kind, "NetworkPolicy and ServiceMonitor")
