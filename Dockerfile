@@ -92,6 +92,8 @@ COPY --from=build --chown=0:0 --chmod=0555 /stsd /usr/local/bin/stsd
 # the root filesystem, so it runs with readOnlyRootFilesystem.
 USER 65532:65532
 EXPOSE 8090
+# `stsd healthcheck` probes http://127.0.0.1:<port>/healthz, taking the port from STSD_LISTEN: to
+# move the port, set STSD_LISTEN rather than --listen so the check follows.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=5s --retries=3 \
   CMD ["/usr/local/bin/stsd", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/stsd"]
