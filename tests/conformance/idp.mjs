@@ -1,0 +1,117 @@
+// Local OpenID Provider for the conformance suite: panva's oidc-provider mounted under /idp on
+// 127.0.0.1, issuing client-credentials JWT access tokens (RFC 9068, typ at+jwt) and ID tokens.
+//
+// Usage: node idp.mjs STATE_DIR
+// Writes STATE_DIR/idp-signing-key.json (the private JWK, so mint.mjs can forge the token shapes
+// the provider will not issue) and, once listening, STATE_DIR/idp.port.
+import { randomBytes } from 'node:crypto';
+import { writeFileSync, renameSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider from 'oidc-provider';
+
+import { CLIENT_ID, CLIENT_SECRET, MOUNT, REDIRECT_URI, STS_RESOURCE, USER_SUB } from './idp-clients.mjs';
+
+const stateDir = process.argv[2];
+if (!stateDir) {
+  console.error('usage: node idp.mjs STATE_DIR');
+  process.exit(2);
+}
+
+// One RSA key only: a token without `kid` then has exactly one candidate key.
+const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
+writeFileSync(path.join(stateDir, 'idp-signing-key.json'), JSON.stringify(jwk), { mode: 0o600 });
+
+// The issuer needs the port, so bind first and configure the provider afterwards.
+const server = http.createServer();
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const { port } = server.address();
+const issuer = `http://127.0.0.1:${port}${MOUNT}`;
+
+const provider = new Provider(issuer, {
+  clients: [
+    {
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      grant_types: ['client_credentials', 'authorization_code'],
+      response_types: ['code'],
+      redirect_uris: [REDIRECT_URI],
+      token_endpoint_auth_method: 'client_secret_post',
+    },
+  ],
+  jwks: { keys: [jwk] },
+  cookies: { keys: [randomBytes(32).toString('hex')] },
+  findAccount: (_ctx, sub) => ({
+    accountId: sub,
+    claims: () => ({ sub, email: `${sub}@conformance.test`, groups: ['conformance'] }),
+  }),
+  claims: { openid: ['sub'], email: ['email'], groups: ['groups'] },
+  scopes: ['openid', 'email', 'groups'],
+  // Sign-in and consent are answered by /interaction below; the default HTML forms are not used.
+  features: {
+    devInteractions: { enabled: false },
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: (_ctx, _client, oneOf) => oneOf ?? STS_RESOURCE,
+      useGrantedResource: () => true,
+      getResourceServerInfo: (_ctx, resource) => {
+        if (!resource.startsWith('urn:')) throw new Provider.errors.InvalidTarget();
+        return {
+          scope: 'sts',
+          audience: resource,
+          accessTokenTTL: 600,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
+  },
+  // First-party client: consent is implied, so grant the requested scopes without a prompt.
+  loadExistingGrant: async (ctx) => {
+    const grant = new ctx.oidc.provider.Grant({
+      clientId: ctx.oidc.client.clientId,
+      accountId: ctx.oidc.session.accountId,
+    });
+    grant.addOIDCScope('openid email groups');
+    await grant.save();
+    return grant;
+  },
+  interactions: { url: (_ctx, interaction) => `${MOUNT}/interaction/${interaction.uid}` },
+  ttl: { IdToken: 600, AccessToken: 600, ClientCredentials: 600, Interaction: 60, Session: 600, Grant: 600, AuthorizationCode: 60 },
+});
+provider.on('server_error', (_ctx, err) => console.error('idp server_error:', err.message));
+
+const handle = provider.callback();
+server.on('request', async (req, res) => {
+  if (!req.url.startsWith(MOUNT)) {
+    res.writeHead(404).end();
+    return;
+  }
+  // oidc-provider derives its mount path from originalUrl versus url, as under Express.
+  req.originalUrl = req.url;
+  req.url = req.url.slice(MOUNT.length) || '/';
+  if (req.url.startsWith('/interaction/')) {
+    try {
+      // The subject to sign in comes from the authorization request's login_hint.
+      const { params } = await provider.interactionDetails(req, res);
+      await provider.interactionFinished(req, res, { login: { accountId: params.login_hint || USER_SUB } });
+    } catch (err) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end(`interaction failed: ${err.message}`);
+    }
+    return;
+  }
+  handle(req, res);
+});
+
+const portFile = path.join(stateDir, 'idp.port');
+writeFileSync(`${portFile}.tmp`, String(port));
+renameSync(`${portFile}.tmp`, portFile);
+console.log(`idp listening, issuer ${issuer}`);
+
+const stop = () => server.close(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
