@@ -1,13 +1,16 @@
 """boto3 against stsd: the web-identity credential provider as a pod uses it, and the explicit call.
 
 Usage: python boto3_checks.py  (configuration comes from the environment set by run.sh:
-STS_ENDPOINT, TOKEN_DIR, ROLE_ARN, DENIED_ROLE_ARN, AWS_STYLE_ROLE_ARN, IDP_ISSUER, CLIENT_ID, USER_SUB).
+STS_ENDPOINT, TOKEN_DIR, ROLE_ARN, DENIED_ROLE_ARN, AWS_PRINCIPAL_ROLE_ARN, AWS_KEYS_ROLE_ARN, IDP_ISSUER,
+CLIENT_ID, USER_SUB).
 Prints one `PASS name` / `FAIL name: reason` line per check and never prints a token or a secret.
 """
 
 import datetime
 import os
 import sys
+import urllib.request
+import xml.etree.ElementTree as ET
 
 import boto3
 import botocore
@@ -19,7 +22,8 @@ ENDPOINT = os.environ["STS_ENDPOINT"]
 TOKEN_DIR = os.environ["TOKEN_DIR"]
 ROLE_ARN = os.environ["ROLE_ARN"]
 DENIED_ROLE_ARN = os.environ["DENIED_ROLE_ARN"]
-AWS_STYLE_ROLE_ARN = os.environ["AWS_STYLE_ROLE_ARN"]
+AWS_PRINCIPAL_ROLE_ARN = os.environ["AWS_PRINCIPAL_ROLE_ARN"]
+AWS_KEYS_ROLE_ARN = os.environ["AWS_KEYS_ROLE_ARN"]
 IDP_ISSUER = os.environ["IDP_ISSUER"]
 CLIENT_ID = os.environ["CLIENT_ID"]
 USER_SUB = os.environ["USER_SUB"]
@@ -131,15 +135,39 @@ def explicit_call():
     ensure(ident["Arn"] == user["Arn"], f"GetCallerIdentity Arn {ident['Arn']!r} differs from {user['Arn']!r}")
 
 
-def tampered_signature():
+def issued_credentials(session_name):
     sts = boto3.client(
         "sts", region_name="us-east-1", endpoint_url=ENDPOINT, config=Config(signature_version=UNSIGNED)
     )
     with open(token_file("id"), encoding="utf-8") as f:
         token = f.read().strip()
-    creds = sts.assume_role_with_web_identity(
-        RoleArn=ROLE_ARN, RoleSessionName="wrong-secret", WebIdentityToken=token
+    return sts.assume_role_with_web_identity(
+        RoleArn=ROLE_ARN, RoleSessionName=session_name, WebIdentityToken=token
     )["Credentials"]
+
+
+def presigned_get():
+    """A presigned GET of GetCallerIdentity, the way Vault-style verifiers prove an identity."""
+    creds = issued_credentials("presigned")
+    signed = boto3.client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=ENDPOINT,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    url = signed.generate_presigned_url("get_caller_identity", ExpiresIn=300)
+    ensure(url.startswith(ENDPOINT + "/?"), "presigned URL does not point at stsd")
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        body = resp.read()
+    ns = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+    arn = ET.fromstring(body).findtext(f"{ns}GetCallerIdentityResult/{ns}Arn")
+    ensure(arn and arn.endswith("assumed-role/ConformanceRole/presigned"), f"Arn {arn!r}")
+
+
+def tampered_signature():
+    creds = issued_credentials("wrong-secret")
     signed = boto3.client(
         "sts",
         region_name="us-east-1",
@@ -166,14 +194,21 @@ def main():
     check("boto3-web-identity-array-aud", expect_caller("array-aud"))
     check("boto3-web-identity-session-name", expect_caller("id", session_name="pod-7f9c@ns.example"))
     check(
-        "boto3-web-identity-aws-style-trust-policy",
-        expect_caller("id", role="ConformanceAwsStyleRole", role_arn=AWS_STYLE_ROLE_ARN),
+        "boto3-trust-policy-aws-principal-arn",
+        expect_caller("id", role="AwsPrincipalRole", role_arn=AWS_PRINCIPAL_ROLE_ARN),
+    )
+    check(
+        "boto3-trust-policy-aws-condition-keys",
+        expect_caller("id", role="AwsConditionKeysRole", role_arn=AWS_KEYS_ROLE_ARN),
     )
     check("boto3-explicit-assume-role-response", explicit_call)
+    check("boto3-presigned-get-caller-identity", presigned_get)
     check("boto3-get-caller-identity-wrong-secret", tampered_signature)
     check("boto3-wrong-audience", expect_error("wrong-audience", "InvalidIdentityToken"))
     check("boto3-expired-token", expect_error("expired", "ExpiredTokenException"))
     check("boto3-untrusted-role", expect_error("id", "AccessDenied", role_arn=DENIED_ROLE_ARN))
+    for forged in ("unknown-kid", "wrong-key", "alg-none", "hs256"):
+        check(f"boto3-forged-{forged}", expect_error(forged, "InvalidIdentityToken"))
     return 1 if FAILED else 0
 
 

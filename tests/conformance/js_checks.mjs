@@ -36,7 +36,7 @@ function ensure(cond, message) {
   }
 }
 
-function callerClient(token, roleArn = ROLE_ARN, roleSessionName = 'js-sdk-session') {
+function callerClient(token, roleArn = ROLE_ARN, roleSessionName = undefined) {
   const credentials = fromTokenFile({
     webIdentityTokenFile: tokenFile(token),
     roleArn,
@@ -46,9 +46,11 @@ function callerClient(token, roleArn = ROLE_ARN, roleSessionName = 'js-sdk-sessi
   return new STSClient({ region, endpoint: STS_ENDPOINT, credentials, maxAttempts: 1 });
 }
 
-const expectCaller = (token) => async () => {
-  const out = await callerClient(token).send(new GetCallerIdentityCommand({}));
-  ensure(out.Arn?.includes('assumed-role/ConformanceRole/js-sdk-session'), `Arn ${out.Arn}`);
+// Without a session name the SDK makes one up (aws-sdk-js-session-<epoch ms>).
+const expectCaller = (token, roleSessionName = undefined) => async () => {
+  const out = await callerClient(token, ROLE_ARN, roleSessionName).send(new GetCallerIdentityCommand({}));
+  const prefix = `assumed-role/ConformanceRole/${roleSessionName ?? 'aws-sdk-js-session-'}`;
+  ensure(out.Arn?.includes(prefix), `Arn ${out.Arn} lacks ${prefix}`);
 };
 
 // The SDK names modeled errors after their shape (InvalidIdentityTokenException for the
@@ -107,7 +109,7 @@ async function fromEnvironment() {
 const sdkVersion = JSON.parse(readFileSync(new URL('./node_modules/@aws-sdk/client-sts/package.json', import.meta.url), 'utf8')).version;
 console.log(`# @aws-sdk/client-sts ${sdkVersion}`);
 await check('js-fromTokenFile-access-token', expectCaller('access'));
-await check('js-fromTokenFile-id-token', expectCaller('id'));
+await check('js-fromTokenFile-id-token', expectCaller('id', 'js-sdk-session'));
 await check('js-fromTokenFile-no-kid', expectCaller('no-kid'));
 await check('js-fromTokenFile-array-aud', expectCaller('array-aud'));
 await check('js-fromTokenFile-environment', fromEnvironment);

@@ -72,6 +72,7 @@ RESULTS="$STATE/results"
 IDP_PID=""
 STSD_PID=""
 
+# shellcheck disable=SC2317  # stop_pid and cleanup run from the EXIT trap
 stop_pid() {
   local pid=$1
   [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
@@ -83,6 +84,7 @@ stop_pid() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+# shellcheck disable=SC2317
 cleanup() {
   stop_pid "$STSD_PID"
   stop_pid "$IDP_PID"
@@ -184,7 +186,8 @@ done
 CLIENT_ID=conformance-client
 USER_SUB=alice
 ROLE_ARN="arn:aws:iam::role/ConformanceRole"
-AWS_STYLE_ROLE_ARN="arn:aws:iam::role/ConformanceAwsStyleRole"
+AWS_PRINCIPAL_ROLE_ARN="arn:aws:iam::role/AwsPrincipalRole"
+AWS_KEYS_ROLE_ARN="arn:aws:iam::role/AwsConditionKeysRole"
 DENIED_ROLE_ARN="arn:aws:iam::role/DeniedRole"
 "$PY" - "$STATE/iam.json" "$IDP_ISSUER" "$CLIENT_ID" "$USER_SUB" <<'EOF'
 import base64, json, os, sys
@@ -229,12 +232,20 @@ config = {
             "attachedPolicies": ["S3All"],
             "trustPolicy": trust("idp", {"StringEquals": {"oidc:sub": [user_sub, client_id]}}),
         },
+        # A trust policy as written for AWS: the provider named by its IAM ARN ...
         {
-            "roleName": "ConformanceAwsStyleRole",
+            "roleName": "AwsPrincipalRole",
             "attachedPolicies": ["S3All"],
             "trustPolicy": trust(
-                f"arn:aws:iam::123456789012:oidc-provider/{issuer_key}",
-                {"StringEquals": {f"{issuer_key}:aud": client_id, f"{issuer_key}:sub": user_sub}},
+                f"arn:aws:iam::123456789012:oidc-provider/{issuer_key}", {"StringEquals": {"oidc:sub": user_sub}}
+            ),
+        },
+        # ... and conditions keyed by the issuer (host:port/path here, as the issuer has a port).
+        {
+            "roleName": "AwsConditionKeysRole",
+            "attachedPolicies": ["S3All"],
+            "trustPolicy": trust(
+                "idp", {"StringEquals": {f"{issuer_key}:aud": client_id, f"{issuer_key}:sub": user_sub}}
             ),
         },
         {
@@ -291,7 +302,7 @@ else
   fail stsd-xml-error "$(tail -n 1 "$STATE/xml-error.out")"
 fi
 
-export STS_ENDPOINT TOKEN_DIR ROLE_ARN AWS_STYLE_ROLE_ARN DENIED_ROLE_ARN IDP_ISSUER CLIENT_ID USER_SUB
+export STS_ENDPOINT TOKEN_DIR ROLE_ARN AWS_PRINCIPAL_ROLE_ARN AWS_KEYS_ROLE_ARN DENIED_ROLE_ARN IDP_ISSUER CLIENT_ID USER_SUB
 
 # ---- boto3 ----
 run_program boto3 "$PY" "$HERE/boto3_checks.py"

@@ -9,7 +9,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
-import { SignJWT, createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
+import {
+  SignJWT, createRemoteJWKSet, decodeProtectedHeader, exportSPKI, generateKeyPair, importJWK, jwtVerify,
+} from 'jose';
 
 import {
   CLIENT_ID, CLIENT_SECRET, OTHER_RESOURCE, REDIRECT_URI, STS_RESOURCE, USER_SUB,
@@ -186,6 +188,22 @@ await check('minted-tokens', async () => {
   // Sanity: the provider's published key verifies what was signed here.
   await jwtVerify(readFileSync(path.join(tokenDir, 'array-aud.jwt'), 'utf8').trim(), remoteKeys, { issuer, audience: CLIENT_ID });
   assert(decodeProtectedHeader(readFileSync(path.join(tokenDir, 'no-kid.jwt'), 'utf8').trim()).kid === undefined, 'kid present');
+});
+
+// Forgeries stsd must refuse: a key the provider never published (under a new kid and under the
+// provider's kid), no signature at all, and HS256 keyed with the provider's public key.
+await check('forged-tokens', async () => {
+  const jwk = JSON.parse(readFileSync(path.join(stateDir, 'idp-signing-key.json'), 'utf8'));
+  const { privateKey: strangerKey } = await generateKeyPair('RS256');
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { iss: issuer, sub: USER_SUB, aud: CLIENT_ID, iat: now, exp: now + 600 };
+  const forge = (header, key) => new SignJWT(claims).setProtectedHeader(header).sign(key);
+  save('unknown-kid', await forge({ alg: 'RS256', kid: b64url(randomBytes(8)) }, strangerKey));
+  save('wrong-key', await forge({ alg: 'RS256', kid: jwk.kid }, strangerKey));
+  const enc = (obj) => b64url(Buffer.from(JSON.stringify(obj)));
+  save('alg-none', `${enc({ alg: 'none', typ: 'JWT' })}.${enc(claims)}.`);
+  const publicPem = await exportSPKI(await importJWK({ kty: jwk.kty, n: jwk.n, e: jwk.e }, 'RS256'));
+  save('hs256', await forge({ alg: 'HS256', kid: jwk.kid }, new TextEncoder().encode(publicPem)));
 });
 
 process.exit(failed ? 1 : 0);
