@@ -61,6 +61,24 @@ resolve_stsd() {
   fi
 }
 
+preflight() {
+  local missing=() cmd
+  for cmd in python3 node npm timeout sha256sum mktemp; do
+    command -v "$cmd" >/dev/null || missing+=("$cmd")
+  done
+  if ((${#missing[@]})); then
+    echo "missing commands: ${missing[*]}" >&2
+    exit 2
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if ((major < 20)); then
+    echo "Node.js 20 or later is needed (found $(node --version))" >&2
+    exit 2
+  fi
+}
+
+preflight
 install_python_clients
 install_node_clients
 resolve_stsd
@@ -136,6 +154,12 @@ run_program() {
   fi
 }
 
+exit_status() {
+  local rc=0
+  wait "$1" || rc=$?
+  echo "$rc"
+}
+
 free_port() {
   "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -168,7 +192,10 @@ node "$HERE/idp.mjs" "$STATE" >"$STATE/idp.log" 2>&1 &
 IDP_PID=$!
 deadline=$((SECONDS + WAIT_SECS))
 until [[ -s "$STATE/idp.port" ]]; do
-  if ((SECONDS >= deadline)) || ! kill -0 "$IDP_PID" 2>/dev/null; then
+  if ! kill -0 "$IDP_PID" 2>/dev/null; then
+    fail idp-start "the OpenID Provider exited with status $(exit_status "$IDP_PID")"
+    finish
+  elif ((SECONDS >= deadline)); then
     fail idp-start "the OpenID Provider did not start within ${WAIT_SECS}s"
     finish
   fi
@@ -266,7 +293,10 @@ log "stsd $STSD_BIN at $STS_ENDPOINT"
 STSD_PID=$!
 deadline=$((SECONDS + WAIT_SECS))
 until [[ "$(http_status "$STS_ENDPOINT/healthz")" == 200 ]]; do
-  if ((SECONDS >= deadline)) || ! kill -0 "$STSD_PID" 2>/dev/null; then
+  if ! kill -0 "$STSD_PID" 2>/dev/null; then
+    fail stsd-start "stsd exited with status $(exit_status "$STSD_PID")"
+    finish
+  elif ((SECONDS >= deadline)); then
     fail stsd-start "stsd did not answer /healthz with 200 within ${WAIT_SECS}s"
     finish
   fi
