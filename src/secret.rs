@@ -83,8 +83,17 @@ mod tests {
 
     #[test]
     fn equality_compares_content() {
-        assert_eq!(SecretBytes::new(vec![1, 2, 3]), SecretBytes::new(vec![1, 2, 3]));
-        assert_ne!(SecretBytes::new(vec![1, 2, 3]), SecretBytes::new(vec![1, 2, 4]));
-        assert_ne!(SecretString::new("a".into()), SecretString::new("ab".into()));
+        assert_eq!(
+            SecretBytes::new(vec![1, 2, 3]),
+            SecretBytes::new(vec![1, 2, 3])
+        );
+        assert_ne!(
+            SecretBytes::new(vec![1, 2, 3]),
+            SecretBytes::new(vec![1, 2, 4])
+        );
+        assert_ne!(
+            SecretString::new("a".into()),
+            SecretString::new("ab".into())
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! The service-level error: one variant per AWS error code the service can produce.
 
+use crate::providers::TokenError;
+
 /// Messages are safe to show to the caller: they never contain a token, a secret or internal
 /// detail. `Internal::detail` is for the log only and is never rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,4 +30,58 @@ pub enum ServiceError {
     Throttling,
     #[error("internal failure")]
     Internal { detail: String },
+}
+
+impl ServiceError {
+    /// The AWS error code this error is reported as (DESIGN.md §7).
+    pub fn aws_code(&self) -> &'static str {
+        match self {
+            Self::MissingParameter { .. } => "MissingParameter",
+            Self::Validation { .. } => "ValidationError",
+            Self::InvalidParameterValue { .. } => "InvalidParameterValue",
+            Self::InvalidIdentityToken { .. } => "InvalidIdentityToken",
+            Self::ExpiredToken { .. } => "ExpiredTokenException",
+            Self::IdpRejectedClaim { .. } => "IDPRejectedClaim",
+            Self::IdpCommunication { .. } => "IDPCommunicationError",
+            Self::AccessDenied { .. } => "AccessDenied",
+            Self::MalformedPolicyDocument { .. } => "MalformedPolicyDocument",
+            Self::PackedPolicyTooLarge { .. } => "PackedPolicyTooLarge",
+            Self::Throttling => "Throttling",
+            Self::Internal { .. } => "InternalFailure",
+        }
+    }
+}
+
+impl From<TokenError> for ServiceError {
+    /// DESIGN.md §7: which AWS code each token failure surfaces as. The messages come from
+    /// `TokenError`, which never echoes the token.
+    fn from(e: TokenError) -> Self {
+        let message = e.to_string();
+        match e {
+            TokenError::TooLarge
+            | TokenError::Malformed(_)
+            | TokenError::UnknownIssuer
+            | TokenError::AlgorithmNotAllowed { .. }
+            | TokenError::KeyTypeMismatch { .. }
+            | TokenError::UnknownKey { .. }
+            | TokenError::BadSignature
+            | TokenError::WrongIssuer
+            | TokenError::WrongAudience
+            | TokenError::NotYetValid
+            | TokenError::IssuedInFuture => Self::InvalidIdentityToken { message },
+            TokenError::Expired => Self::ExpiredToken { message },
+            TokenError::ProviderDisabled { .. }
+            | TokenError::MissingClaim { .. }
+            | TokenError::InvalidClaim { .. } => Self::IdpRejectedClaim { message },
+            TokenError::IdpUnavailable { provider, reason } => {
+                // The reason names the IdP's URL: useful in the log, not in a response.
+                tracing::warn!(provider = %provider, reason = %reason, "identity provider unreachable");
+                Self::IdpCommunication {
+                    message: format!(
+                        "Couldn't retrieve verification key from your identity provider ({provider})"
+                    ),
+                }
+            }
+        }
+    }
 }

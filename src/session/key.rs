@@ -58,12 +58,14 @@ impl SigningKey {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn decodes_the_seaweedfs_example_key() {
-        let k = SigningKey::from_base64("dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc=").unwrap();
+        let k =
+            SigningKey::from_base64("dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc=").unwrap();
         assert_eq!(k.bytes(), b"test-signing-key-32-characters-long");
         assert_eq!(k.kid().len(), 16);
     }
@@ -78,7 +80,10 @@ mod tests {
             SigningKey::from_base64("test-signing-key-32-characters-long"),
             Err(SigningKeyError::NotBase64)
         );
-        assert_eq!(SigningKey::from_base64("c2hvcnQ="), Err(SigningKeyError::TooShort(5)));
+        assert_eq!(
+            SigningKey::from_base64("c2hvcnQ="),
+            Err(SigningKeyError::TooShort(5))
+        );
     }
 
     #[test]

@@ -1,0 +1,471 @@
+//! Service-level tests of AssumeRoleWithWebIdentity through the mock provider: trust policy,
+//! duration caps, session policy, claim mode, and the minted token as a SeaweedFS gateway reads it.
+
+use serde_json::json;
+use time::macros::datetime;
+
+use super::*;
+use crate::config;
+
+const KEY_B64: &str = "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc=";
+const NOW: OffsetDateTime = datetime!(2026-01-01 00:00:00 UTC);
+
+fn service_with(mutate: impl FnOnce(&mut serde_json::Value)) -> StsService {
+    let mut file = json!({
+        "sts": {"issuer": "test-sts", "signingKey": KEY_B64, "tokenDuration": "1h", "maxSessionLength": "2h"},
+        "providers": [{"name": "mock", "type": "mock",
+                       "config": {"issuer": "https://mock.example", "clientId": "test-client"}}],
+        "policies": [{"name": "S3Read", "document": {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}}],
+        "roles": [
+            {"roleName": "Reader", "attachedPolicies": ["S3Read"],
+             "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Federated": "mock"}, "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"oidc:sub": "test-user-id"}}}]}},
+            {"roleName": "Other", "attachedPolicies": ["S3Read"], "maxSessionDuration": 3600,
+             "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Federated": "*"}, "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {"StringEquals": {"oidc:sub": "someone-else"}}}]}},
+            {"roleName": "Denied", "attachedPolicies": [],
+             "trustPolicy": {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"Federated": "mock"}, "Action": "sts:AssumeRoleWithWebIdentity"},
+                {"Sid": "NoDevelopers", "Effect": "Deny", "Principal": "*", "Action": "sts:*",
+                 "Condition": {"ForAnyValue:StringEquals": {"oidc:groups": "developers"}}}]}}
+        ]
+    });
+    mutate(&mut file);
+    let loaded = config::load_str(&file.to_string(), "test", &|_| None).expect("valid config");
+    StsService::new(loaded.config).expect("service")
+}
+
+fn request(role_arn: Option<&str>) -> AssumeRoleRequest {
+    AssumeRoleRequest::validate(RawAssumeRoleParams {
+        role_arn: role_arn.map(str::to_string),
+        role_session_name: Some("alice-session".into()),
+        web_identity_token: Some("valid_test_token\n".into()),
+        duration_seconds: None,
+        policy: None,
+    })
+    .expect("valid parameters")
+}
+
+async fn assume(
+    svc: &StsService,
+    req: AssumeRoleRequest,
+) -> Result<AssumeRoleOutput, ServiceError> {
+    svc.assume_role_with_web_identity(req, NOW).await
+}
+
+#[tokio::test]
+async fn issues_credentials_a_seaweedfs_gateway_accepts() {
+    let svc = service_with(|_| {});
+    let out = assume(&svc, request(Some("arn:aws:iam::role/Reader")))
+        .await
+        .unwrap();
+
+    assert_eq!(out.subject, "test-user-id");
+    assert_eq!(out.provider, "https://mock.example");
+    assert_eq!(out.audience, "test-client");
+    assert_eq!(
+        out.assumed_role_user.arn,
+        "arn:aws:sts::assumed-role/Reader/alice-session"
+    );
+    assert_eq!(
+        out.assumed_role_user.assumed_role_id,
+        "Reader:alice-session"
+    );
+    assert_eq!(out.packed_policy_size, None);
+    assert_eq!(
+        out.credentials.expiration,
+        datetime!(2026-01-01 01:00:00 UTC)
+    );
+
+    // Verify as a gateway would: the token under the shared key, then the credentials from sid.
+    let rt = svc.runtime();
+    let claims = rt
+        .keys
+        .verify(&out.credentials.session_token, NOW.unix_timestamp() + 60)
+        .unwrap();
+    assert_eq!(claims.iss, "test-sts");
+    assert_eq!(claims.typ, "session");
+    assert_eq!(claims.role, "arn:aws:iam::role/Reader");
+    assert_eq!(claims.principal, out.assumed_role_user.arn);
+    assert_eq!(claims.assumed, out.assumed_role_user.arn);
+    assert_eq!(claims.idp, "mock");
+    assert_eq!(claims.ext_uid, "test-user-id");
+    assert_eq!(claims.max_dur, Some(3600));
+    assert_eq!(claims.sid.len(), 32);
+    assert_eq!(claims.req_ctx.get("sub"), Some(&json!("test-user-id")));
+    assert_eq!(
+        claims.req_ctx.get("roles"),
+        Some(&json!("readwrite,readonly"))
+    );
+    assert_eq!(
+        claims.req_ctx.get("aws:userid"),
+        Some(&json!(session::parent_user_id(
+            "test-user-id",
+            "https://mock.example"
+        )))
+    );
+    let derived = session::derive_credentials(
+        &claims.sid,
+        session::SecretDerivation::SeaweedFs,
+        &rt.config.sts.signing_key,
+    );
+    assert_eq!(derived.access_key_id, out.credentials.access_key_id);
+    assert_eq!(derived.secret_access_key, out.credentials.secret_access_key);
+    assert!(out.credentials.access_key_id.starts_with("ASIA"));
+    assert_eq!(svc.active_sessions(NOW), 1);
+    assert_eq!(svc.active_sessions(datetime!(2026-01-01 01:00:00 UTC)), 0);
+}
+
+#[tokio::test]
+async fn account_id_appears_in_the_assumed_role_arn() {
+    let svc = service_with(|f| f["sts"]["accountId"] = json!("123456789012"));
+    let out = assume(&svc, request(Some("arn:aws:iam::123456789012:role/Reader")))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.assumed_role_user.arn,
+        "arn:aws:sts::123456789012:assumed-role/Reader/alice-session"
+    );
+}
+
+#[tokio::test]
+async fn unknown_role_is_access_denied() {
+    let svc = service_with(|_| {});
+    let err = assume(&svc, request(Some("arn:aws:iam::role/Nope")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::AccessDenied { message } if message.contains("does not exist")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn trust_policy_without_matching_allow_is_access_denied() {
+    let svc = service_with(|_| {});
+    let err = assume(&svc, request(Some("arn:aws:iam::role/Other")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::AccessDenied { message } if message.contains("no statement")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn explicit_deny_wins_over_allow() {
+    let svc = service_with(|_| {});
+    let err = assume(&svc, request(Some("arn:aws:iam::role/Denied")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::AccessDenied { message } if message.contains("explicitly denies")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn token_failures_map_to_their_aws_codes() {
+    let svc = service_with(|_| {});
+    let mut req = request(Some("arn:aws:iam::role/Reader"));
+    req.web_identity_token = "expired_token".into();
+    assert!(matches!(
+        assume(&svc, req.clone()).await,
+        Err(ServiceError::ExpiredToken { .. })
+    ));
+    req.web_identity_token = "invalid_token".into();
+    assert!(matches!(
+        assume(&svc, req.clone()).await,
+        Err(ServiceError::InvalidIdentityToken { .. })
+    ));
+    req.web_identity_token = "not-a-jwt-at-all".into();
+    assert!(matches!(
+        assume(&svc, req).await,
+        Err(ServiceError::InvalidIdentityToken { .. })
+    ));
+}
+
+#[tokio::test]
+async fn disabled_provider_is_idp_rejected_claim() {
+    let svc = service_with(|f| f["providers"][0]["enabled"] = json!(false));
+    let err = assume(&svc, request(Some("arn:aws:iam::role/Reader")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::IdpRejectedClaim { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn duration_is_capped_by_role_and_max_session_length() {
+    let svc = service_with(|f| {
+        f["roles"][0]["maxSessionDuration"] = json!(5400);
+    });
+    let mut req = request(Some("arn:aws:iam::role/Reader"));
+    req.duration_seconds = Some(43_200);
+    let out = assume(&svc, req.clone()).await.unwrap();
+    assert_eq!(
+        out.credentials.expiration,
+        NOW + time::Duration::seconds(5400)
+    );
+
+    let svc = service_with(|_| {});
+    let out = assume(&svc, req.clone()).await.unwrap();
+    assert_eq!(
+        out.credentials.expiration,
+        NOW + time::Duration::hours(2),
+        "maxSessionLength 2h"
+    );
+
+    req.duration_seconds = Some(900);
+    let out = assume(&svc, req).await.unwrap();
+    assert_eq!(
+        out.credentials.expiration,
+        NOW + time::Duration::seconds(900)
+    );
+}
+
+#[tokio::test]
+async fn session_policy_is_embedded_and_sized() {
+    let svc = service_with(|_| {});
+    let mut req = request(Some("arn:aws:iam::role/Reader"));
+    req.policy = Some(
+        r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}}"#
+            .into(),
+    );
+    let out = assume(&svc, req).await.unwrap();
+    let claims = svc
+        .runtime()
+        .keys
+        .verify(&out.credentials.session_token, NOW.unix_timestamp())
+        .unwrap();
+    let spol = claims.spol.expect("spol");
+    assert!(
+        spol.starts_with(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject"]"#
+        ),
+        "{spol}"
+    );
+    assert_eq!(
+        out.packed_policy_size,
+        Some(u32::try_from(spol.len() * 100 / 2048).unwrap())
+    );
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_session_policies_are_refused() {
+    let svc = service_with(|_| {});
+    for bad in [
+        "not json",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe","Action":"s3:*","Resource":"*"}]}"#,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*"}]}"#,
+    ] {
+        let mut req = request(Some("arn:aws:iam::role/Reader"));
+        req.policy = Some(bad.into());
+        let err = assume(&svc, req).await.unwrap_err();
+        assert!(
+            matches!(err, ServiceError::MalformedPolicyDocument { .. }),
+            "{bad}: {err:?}"
+        );
+    }
+    // Normalisation can grow a policy past the packed limit (Action/Resource become arrays).
+    let statements: Vec<String> = (0..40)
+        .map(|i| format!(r#"{{"Effect":"Allow","Action":"s3:Get{i}","Resource":"*"}}"#))
+        .collect();
+    let mut req = request(Some("arn:aws:iam::role/Reader"));
+    req.policy = Some(format!(
+        r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+        statements.join(",")
+    ));
+    let err = assume(&svc, req).await.unwrap_err();
+    assert!(
+        matches!(err, ServiceError::PackedPolicyTooLarge { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn missing_role_arn_needs_a_policy_claim_provider() {
+    let svc = service_with(|_| {});
+    let err = assume(&svc, request(None)).await.unwrap_err();
+    assert!(
+        matches!(err, ServiceError::MissingParameter { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn claim_mode_uses_the_policy_claim() {
+    // The mock token carries `groups`; use it as the policy claim.
+    let svc = service_with(|f| f["providers"][0]["config"]["policyClaim"] = json!("groups"));
+    let out = assume(&svc, request(None)).await.unwrap();
+    assert_eq!(
+        out.assumed_role_user.arn,
+        "arn:aws:sts::assumed-role/sts-claim-based/alice-session"
+    );
+    let claims = svc
+        .runtime()
+        .keys
+        .verify(&out.credentials.session_token, NOW.unix_timestamp())
+        .unwrap();
+    assert_eq!(
+        claims.pol,
+        Some(vec!["developers".to_string(), "users".to_string()])
+    );
+    assert_eq!(claims.role, CLAIM_MODE_ROLE_ARN);
+
+    let svc = service_with(|f| f["providers"][0]["config"]["policyClaim"] = json!("no_such_claim"));
+    let err = assume(&svc, request(Some(CLAIM_MODE_ROLE_ARN)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::AccessDenied { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn hmac_derivation_differs_from_seaweedfs() {
+    let svc = service_with(|f| f["sts"]["secretDerivation"] = json!("hmac"));
+    let out = assume(&svc, request(Some("arn:aws:iam::role/Reader")))
+        .await
+        .unwrap();
+    let claims = svc
+        .runtime()
+        .keys
+        .verify(&out.credentials.session_token, NOW.unix_timestamp())
+        .unwrap();
+    let unkeyed = session::derive_credentials(
+        &claims.sid,
+        session::SecretDerivation::SeaweedFs,
+        &svc.runtime().config.sts.signing_key,
+    );
+    assert_ne!(unkeyed.secret_access_key, out.credentials.secret_access_key);
+}
+
+#[tokio::test]
+async fn reload_swaps_the_configuration() {
+    let svc = service_with(|_| {});
+    assert!(assume(&svc, request(Some("arn:aws:iam::role/Other")))
+        .await
+        .is_err());
+    let mut file = json!({
+        "sts": {"issuer": "test-sts", "signingKey": KEY_B64},
+        "providers": [{"name": "mock", "type": "mock",
+                       "config": {"issuer": "https://mock.example", "clientId": "test-client"}}],
+        "roles": [{"roleName": "Other", "attachedPolicies": [],
+             "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Federated": "mock"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
+    });
+    file["sts"]["issuer"] = json!("reloaded-sts");
+    let loaded = config::load_str(&file.to_string(), "test", &|_| None).unwrap();
+    svc.reload(loaded.config).unwrap();
+    let out = assume(&svc, request(Some("arn:aws:iam::role/Other")))
+        .await
+        .unwrap();
+    let claims = svc
+        .runtime()
+        .keys
+        .verify(&out.credentials.session_token, NOW.unix_timestamp())
+        .unwrap();
+    assert_eq!(claims.iss, "reloaded-sts");
+}
+
+#[tokio::test]
+async fn inspecting_a_session_token_never_reveals_what_derives_the_secret() {
+    let svc = service_with(|_| {});
+    let out = assume(&svc, request(Some("arn:aws:iam::role/Reader")))
+        .await
+        .unwrap();
+    let token = out.credentials.session_token.clone();
+
+    let ok = svc.inspect_session_token(&token, NOW);
+    assert!(ok.valid);
+    let summary = ok.session.as_ref().unwrap();
+    assert_eq!(summary.access_key_id, out.credentials.access_key_id);
+    assert_eq!(summary.role, "arn:aws:iam::role/Reader");
+    assert_eq!(summary.session_name, "alice-session");
+    assert_eq!(summary.subject, "test-user-id");
+    assert_eq!(summary.policies, ["S3Read"]);
+    assert_eq!(summary.expires_at, "2026-01-01T01:00:00Z");
+    let rendered = serde_json::to_string(&ok).unwrap();
+    let claims = svc
+        .runtime()
+        .keys
+        .verify(&token, NOW.unix_timestamp())
+        .unwrap();
+    assert!(
+        !rendered.contains(&claims.sid),
+        "the session id derives the secret"
+    );
+    assert!(!rendered.contains(out.credentials.secret_access_key.expose()));
+    assert!(rendered.contains(r#""valid":true"#));
+
+    let expired = svc.inspect_session_token(&token, datetime!(2026-01-01 01:00:00 UTC));
+    assert_eq!((expired.valid, expired.reason), (false, Some("expired")));
+
+    let flip = token.len() - 10;
+    let replacement = if &token[flip..=flip] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{replacement}{}", &token[..flip], &token[flip + 1..]);
+    assert_eq!(
+        svc.inspect_session_token(&tampered, NOW).reason,
+        Some("bad-signature")
+    );
+    assert_eq!(
+        svc.inspect_session_token("garbage", NOW).reason,
+        Some("malformed")
+    );
+
+    // After rotation the old key still verifies as a previous key; an unrelated key does not.
+    let rotated = service_with(|f| {
+        f["sts"]["previousSigningKeys"] = json!([KEY_B64]);
+        f["sts"]["signingKey"] = json!("YW5vdGhlci1zaWduaW5nLWtleS1vZi0zMi1ieXRlcy1sb25n");
+    });
+    assert!(rotated.inspect_session_token(&token, NOW).valid);
+    let unrelated = service_with(|f| {
+        f["sts"]["signingKey"] = json!("YW5vdGhlci1zaWduaW5nLWtleS1vZi0zMi1ieXRlcy1sb25n");
+    });
+    assert_eq!(
+        unrelated.inspect_session_token(&token, NOW).reason,
+        Some("unknown-key")
+    );
+}
+
+#[tokio::test]
+async fn dry_run_names_the_failing_step() {
+    let svc = service_with(|_| {});
+    let allowed = svc
+        .explain(&request(Some("arn:aws:iam::role/Reader")), NOW)
+        .await;
+    assert!(allowed.allowed);
+    assert_eq!(allowed.steps.last().map(|s| s.step), Some("trust-policy"));
+    assert!(allowed.steps.iter().all(|s| s.ok));
+
+    let denied = svc
+        .explain(&request(Some("arn:aws:iam::role/Other")), NOW)
+        .await;
+    assert_eq!((denied.allowed, denied.code), (false, Some("AccessDenied")));
+    let last = denied.steps.last().unwrap();
+    assert_eq!((last.step, last.ok), ("trust-policy", false));
+    let explained = serde_json::to_string(&last.statements).unwrap();
+    assert!(
+        explained.contains("oidc:sub") && explained.contains("test-user-id"),
+        "{explained}"
+    );
+
+    let no_role = svc
+        .explain(&request(Some("arn:aws:iam::role/Nope")), NOW)
+        .await;
+    assert_eq!(
+        no_role.steps.last().map(|s| (s.step, s.ok)),
+        Some(("role", false))
+    );
+
+    let mut expired = request(Some("arn:aws:iam::role/Reader"));
+    expired.web_identity_token = "expired_token".into();
+    let run = svc.explain(&expired, NOW).await;
+    assert_eq!(run.code, Some("ExpiredTokenException"));
+    assert!(run.steps.iter().any(|s| !s.ok));
+    assert_eq!(svc.active_sessions(NOW), 0, "a dry run mints nothing");
+}
