@@ -157,7 +157,8 @@ def presigned_get():
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
     )
-    url = signed.generate_presigned_url("get_caller_identity", ExpiresIn=300)
+    # The signature covers the method: botocore signs POST unless told otherwise.
+    url = signed.generate_presigned_url("get_caller_identity", ExpiresIn=300, HttpMethod="GET")
     ensure(url.startswith(ENDPOINT + "/?"), "presigned URL does not point at stsd")
     with urllib.request.urlopen(url, timeout=10) as resp:
         body = resp.read()

@@ -415,4 +415,33 @@ cli_error cli-untrusted-role id "$DENIED_ROLE_ARN" AccessDenied
 # ---- AWS SDK for JavaScript v3 ----
 run_program js node "$HERE/js_checks.mjs"
 
+# After all that traffic, the stsd log holds no web identity token, session token or secret key.
+if leaks=$("$PY" - "$STATE/stsd.log" "$TOKEN_DIR" "$STATE" <<'EOF'
+import glob, json, os, sys
+
+log = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+secrets = {}
+for path in glob.glob(os.path.join(sys.argv[2], "*.jwt")):
+    name = os.path.basename(path)
+    # Payload and signature segments: either one in a log line gives the token away.
+    for part in open(path, encoding="utf-8").read().strip().split(".")[1:]:
+        if len(part) >= 16:
+            secrets[part] = name
+for path in glob.glob(os.path.join(sys.argv[3], "cli-*.json")):
+    try:
+        creds = json.load(open(path, encoding="utf-8"))["Credentials"]
+    except (ValueError, KeyError):
+        continue
+    for key in ("SecretAccessKey", "SessionToken"):
+        secrets[creds[key]] = f"{key} from {os.path.basename(path)}"
+found = sorted({what for value, what in secrets.items() if value in log})
+print(", ".join(found))
+sys.exit(1 if found else 0)
+EOF
+); then
+  pass stsd-log-holds-no-secrets
+else
+  fail stsd-log-holds-no-secrets "found in the stsd log: $leaks"
+fi
+
 finish
