@@ -286,21 +286,31 @@ with open(path, "w", encoding="utf-8") as f:
     json.dump(config, f, indent=2)
 EOF
 
-STS_PORT=$(free_port)
-STS_ENDPOINT="http://127.0.0.1:$STS_PORT"
-log "stsd $STSD_BIN at $STS_ENDPOINT"
-"$STSD_BIN" serve --config "$STATE/iam.json" --listen "127.0.0.1:$STS_PORT" >"$STATE/stsd.log" 2>&1 &
-STSD_PID=$!
-deadline=$((SECONDS + WAIT_SECS))
-until [[ "$(http_status "$STS_ENDPOINT/healthz")" == 200 ]]; do
-  if ! kill -0 "$STSD_PID" 2>/dev/null; then
-    fail stsd-start "stsd exited with status $(exit_status "$STSD_PID")"
-    finish
-  elif ((SECONDS >= deadline)); then
-    fail stsd-start "stsd did not answer /healthz with 200 within ${WAIT_SECS}s"
+# The port is free when chosen but may be taken before stsd binds it: then try another.
+start_stsd() {
+  STS_PORT=$(free_port)
+  STS_ENDPOINT="http://127.0.0.1:$STS_PORT"
+  log "stsd $STSD_BIN at $STS_ENDPOINT"
+  "$STSD_BIN" serve --config "$STATE/iam.json" --listen "127.0.0.1:$STS_PORT" >"$STATE/stsd.log" 2>&1 &
+  STSD_PID=$!
+  local deadline=$((SECONDS + WAIT_SECS))
+  until [[ "$(http_status "$STS_ENDPOINT/healthz")" == 200 ]]; do
+    if ! kill -0 "$STSD_PID" 2>/dev/null; then
+      STSD_EXIT=$(exit_status "$STSD_PID")
+      return 1
+    elif ((SECONDS >= deadline)); then
+      fail stsd-start "stsd did not answer /healthz with 200 within ${WAIT_SECS}s"
+      finish
+    fi
+    sleep 0.2
+  done
+}
+for attempt in 1 2 3; do
+  start_stsd && break
+  if ((attempt == 3)) || ! grep -qi 'address already in use' "$STATE/stsd.log"; then
+    fail stsd-start "stsd exited with status $STSD_EXIT"
     finish
   fi
-  sleep 0.2
 done
 pass stsd-healthz
 
