@@ -190,7 +190,8 @@ def tampered_signature():
 def main():
     print(f"# boto3 {boto3.__version__}, botocore {botocore.__version__}", flush=True)
     check("boto3-web-identity-access-token", expect_caller("access"))
-    check("boto3-web-identity-id-token", expect_caller("id"))
+    check("boto3-web-identity-access-token-eddsa", expect_caller("access-eddsa"))
+    check("boto3-web-identity-id-token-es256", expect_caller("id"))
     check("boto3-web-identity-no-kid", expect_caller("no-kid"))
     check("boto3-web-identity-array-aud", expect_caller("array-aud"))
     check("boto3-web-identity-session-name", expect_caller("id", session_name="pod-7f9c@ns.example"))

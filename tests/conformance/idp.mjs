@@ -2,7 +2,7 @@
 // 127.0.0.1, issuing client-credentials JWT access tokens (RFC 9068, typ at+jwt) and ID tokens.
 //
 // Usage: node idp.mjs STATE_DIR
-// Writes STATE_DIR/idp-signing-key.json (the private JWK, so mint.mjs can forge the token shapes
+// Writes STATE_DIR/idp-signing-key.json (the private RSA JWK, so tokens.mjs can sign the token shapes
 // the provider will not issue) and, once listening, STATE_DIR/idp.port.
 import { randomBytes } from 'node:crypto';
 import { writeFileSync, renameSync } from 'node:fs';
@@ -20,10 +20,15 @@ if (!stateDir) {
   process.exit(2);
 }
 
-// One RSA key only: a token without `kid` then has exactly one candidate key.
-const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
-writeFileSync(path.join(stateDir, 'idp-signing-key.json'), JSON.stringify(jwk), { mode: 0o600 });
+// One key per type, so a token without `kid` still has exactly one candidate for its algorithm.
+// ID tokens are ES256, access tokens RS256 (or EdDSA on request); tokens.mjs signs with the RSA key.
+async function signingKey(alg, options) {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true, ...options });
+  return { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg, use: 'sig' };
+}
+const rsaKey = await signingKey('RS256');
+const keys = [rsaKey, await signingKey('ES256'), await signingKey('EdDSA', { crv: 'Ed25519' })];
+writeFileSync(path.join(stateDir, 'idp-signing-key.json'), JSON.stringify(rsaKey), { mode: 0o600 });
 
 // The issuer needs the port, so bind first and configure the provider afterwards.
 const server = http.createServer();
@@ -40,9 +45,10 @@ const provider = new Provider(issuer, {
       response_types: ['code'],
       redirect_uris: [REDIRECT_URI],
       token_endpoint_auth_method: 'client_secret_post',
+      id_token_signed_response_alg: 'ES256',
     },
   ],
-  jwks: { keys: [jwk] },
+  jwks: { keys },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   findAccount: (_ctx, sub) => ({
     accountId: sub,
@@ -58,14 +64,16 @@ const provider = new Provider(issuer, {
       enabled: true,
       defaultResource: (_ctx, _client, oneOf) => oneOf ?? STS_RESOURCE,
       useGrantedResource: () => true,
+      // `<resource>:eddsa` asks for the same audience with an Ed25519 signature.
       getResourceServerInfo: (_ctx, resource) => {
         if (!resource.startsWith('urn:')) throw new Provider.errors.InvalidTarget();
+        const eddsa = resource.endsWith(':eddsa');
         return {
           scope: 'sts',
-          audience: resource,
+          audience: eddsa ? resource.slice(0, -':eddsa'.length) : resource,
           accessTokenTTL: 600,
           accessTokenFormat: 'jwt',
-          jwt: { sign: { alg: 'RS256' } },
+          jwt: { sign: { alg: eddsa ? 'EdDSA' : 'RS256' } },
         };
       },
     },

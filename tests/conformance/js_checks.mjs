@@ -109,7 +109,8 @@ async function fromEnvironment() {
 const sdkVersion = JSON.parse(readFileSync(new URL('./node_modules/@aws-sdk/client-sts/package.json', import.meta.url), 'utf8')).version;
 console.log(`# @aws-sdk/client-sts ${sdkVersion}`);
 await check('js-fromTokenFile-access-token', expectCaller('access'));
-await check('js-fromTokenFile-id-token', expectCaller('id', 'js-sdk-session'));
+await check('js-fromTokenFile-access-token-eddsa', expectCaller('access-eddsa', 'js-eddsa'));
+await check('js-fromTokenFile-id-token-es256', expectCaller('id', 'js-sdk-session'));
 await check('js-fromTokenFile-no-kid', expectCaller('no-kid'));
 await check('js-fromTokenFile-array-aud', expectCaller('array-aud'));
 await check('js-fromTokenFile-environment', fromEnvironment);

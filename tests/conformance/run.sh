@@ -205,7 +205,7 @@ IDP_ISSUER="http://127.0.0.1:$(cat "$STATE/idp.port")/idp"
 log "OpenID Provider (oidc-provider) at $IDP_ISSUER"
 run_program tokens node "$HERE/tokens.mjs" "$IDP_ISSUER" "$STATE"
 TOKEN_DIR="$STATE/tokens"
-for t in access id no-kid array-aud wrong-audience expired; do
+for t in access access-eddsa id no-kid array-aud wrong-audience expired; do
   [[ -s "$TOKEN_DIR/$t.jwt" ]] || { fail idp-tokens "token '$t' was not obtained"; finish; }
 done
 
@@ -403,7 +403,7 @@ cli_error() {
   fi
 }
 
-cli_success cli-assume-role-id-token id cli-id-session
+cli_success cli-assume-role-id-token-es256 id cli-id-session
 cli_success cli-assume-role-access-token access cli-access-session
 cli_success cli-assume-role-no-kid no-kid cli-no-kid-session
 cli_success cli-assume-role-array-aud array-aud cli-array-aud-session

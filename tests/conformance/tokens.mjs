@@ -75,9 +75,9 @@ if (!discovery) {
 }
 await check('idp-jwks', async () => {
   jwks = await getJson(discovery.jwks_uri);
-  assert(Array.isArray(jwks.keys) && jwks.keys.length === 1, 'expected exactly one key');
-  const [key] = jwks.keys;
-  assert(key.kty === 'RSA' && key.kid && !key.d, 'expected one public RSA key with a kid');
+  const types = (jwks.keys ?? []).map((k) => `${k.kty}${k.crv ? `/${k.crv}` : ''}`).sort().join(',');
+  assert(types === 'EC/P-256,OKP/Ed25519,RSA', `key types ${types}`);
+  assert(jwks.keys.every((k) => k.kid && !k.d), 'every key public and with a kid');
 });
 const remoteKeys = createRemoteJWKSet(new URL(discovery.jwks_uri));
 
@@ -99,6 +99,14 @@ await check('idp-client-credentials-at+jwt', async () => {
   const { payload } = await jwtVerify(token, remoteKeys, { issuer, audience: STS_RESOURCE, typ: 'at+jwt' });
   assert(payload.sub === CLIENT_ID, `sub is ${payload.sub}`);
   save('access', token);
+});
+
+await check('idp-client-credentials-eddsa', async () => {
+  const token = await clientCredentials(`${STS_RESOURCE}:eddsa`);
+  const header = decodeProtectedHeader(token);
+  assert(header.alg === 'EdDSA' || header.alg === 'Ed25519', `alg is ${header.alg}`);
+  await jwtVerify(token, remoteKeys, { issuer, audience: STS_RESOURCE, typ: 'at+jwt' });
+  save('access-eddsa', token);
 });
 
 await check('idp-client-credentials-other-audience', async () => {
@@ -165,6 +173,7 @@ async function idTokenFor(sub) {
 
 await check('idp-id-token', async () => {
   const token = await idTokenFor(USER_SUB);
+  assert(decodeProtectedHeader(token).alg === 'ES256', 'ID token is not ES256');
   const { payload } = await jwtVerify(token, remoteKeys, { issuer, audience: CLIENT_ID });
   assert(payload.sub === USER_SUB, `sub is ${payload.sub}`);
   save('id', token);
