@@ -1,6 +1,6 @@
 """boto3 against stsd: the web-identity credential provider as a pod uses it, and the explicit call.
 
-Usage: python boto3_checks.py  (configuration comes from the environment set by run.sh:
+Usage: python boto3_checks.py [rotation]  (configuration comes from the environment set by run.sh:
 STS_ENDPOINT, TOKEN_DIR, ROLE_ARN, DENIED_ROLE_ARN, AWS_PRINCIPAL_ROLE_ARN, AWS_KEYS_ROLE_ARN, IDP_ISSUER,
 CLIENT_ID, USER_SUB).
 Prints one `PASS name` / `FAIL name: reason` line per check and never prints a token or a secret.
@@ -9,6 +9,7 @@ Prints one `PASS name` / `FAIL name: reason` line per check and never prints a t
 import datetime
 import os
 import sys
+import time
 import urllib.request
 import xml.etree.ElementTree as ET
 
@@ -27,6 +28,7 @@ AWS_KEYS_ROLE_ARN = os.environ["AWS_KEYS_ROLE_ARN"]
 IDP_ISSUER = os.environ["IDP_ISSUER"]
 CLIENT_ID = os.environ["CLIENT_ID"]
 USER_SUB = os.environ["USER_SUB"]
+ROTATION_WAIT_SECS = 45
 
 FAILED = 0
 
@@ -187,7 +189,25 @@ def tampered_signature():
     raise CheckFailed("a request signed with the wrong secret was accepted")
 
 
+def after_key_rotation():
+    """The provider now signs with a key stsd has not cached: stsd refetches the JWKS, at most once
+    per refetch interval (30 s), so keep asking for a little longer than that."""
+    deadline = time.monotonic() + ROTATION_WAIT_SECS
+    while True:
+        try:
+            expect_caller("id-rotated")()
+            return
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code")
+            if code != "InvalidIdentityToken" or time.monotonic() >= deadline:
+                raise
+        time.sleep(2)
+
+
 def main():
+    if sys.argv[1:] == ["rotation"]:
+        check("boto3-idp-key-rotation", after_key_rotation)
+        return 1 if FAILED else 0
     print(f"# boto3 {boto3.__version__}, botocore {botocore.__version__}", flush=True)
     check("boto3-web-identity-access-token", expect_caller("access"))
     check("boto3-web-identity-access-token-eddsa", expect_caller("access-eddsa"))

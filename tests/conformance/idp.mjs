@@ -1,7 +1,7 @@
 // Local OpenID Provider for the conformance suite: panva's oidc-provider mounted under /idp on
 // 127.0.0.1, issuing client-credentials JWT access tokens (RFC 9068, typ at+jwt) and ID tokens.
 //
-// Usage: node idp.mjs STATE_DIR
+// Usage: node idp.mjs STATE_DIR [PORT]   (a PORT restarts the provider at the same issuer with new keys)
 // Writes STATE_DIR/idp-signing-key.json (the private RSA JWK, so tokens.mjs can sign the token shapes
 // the provider will not issue) and, once listening, STATE_DIR/idp.port.
 import { randomBytes } from 'node:crypto';
@@ -14,9 +14,9 @@ import Provider from 'oidc-provider';
 
 import { CLIENT_ID, CLIENT_SECRET, MOUNT, REDIRECT_URI, STS_RESOURCE, USER_SUB } from './idp-clients.mjs';
 
-const stateDir = process.argv[2];
+const [stateDir, fixedPort = '0'] = process.argv.slice(2);
 if (!stateDir) {
-  console.error('usage: node idp.mjs STATE_DIR');
+  console.error('usage: node idp.mjs STATE_DIR [PORT]');
   process.exit(2);
 }
 
@@ -32,7 +32,7 @@ writeFileSync(path.join(stateDir, 'idp-signing-key.json'), JSON.stringify(rsaKey
 
 // The issuer needs the port, so bind first and configure the provider afterwards.
 const server = http.createServer();
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+await new Promise((resolve) => server.listen(Number(fixedPort), '127.0.0.1', resolve));
 const { port } = server.address();
 const issuer = `http://127.0.0.1:${port}${MOUNT}`;
 

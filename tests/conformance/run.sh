@@ -201,7 +201,8 @@ until [[ -s "$STATE/idp.port" ]]; do
   fi
   sleep 0.2
 done
-IDP_ISSUER="http://127.0.0.1:$(cat "$STATE/idp.port")/idp"
+IDP_PORT=$(cat "$STATE/idp.port")
+IDP_ISSUER="http://127.0.0.1:$IDP_PORT/idp"
 log "OpenID Provider (oidc-provider) at $IDP_ISSUER"
 run_program tokens node "$HERE/tokens.mjs" "$IDP_ISSUER" "$STATE"
 TOKEN_DIR="$STATE/tokens"
@@ -424,6 +425,24 @@ cli_error cli-untrusted-role id "$DENIED_ROLE_ARN" AccessDenied
 
 # ---- AWS SDK for JavaScript v3 ----
 run_program js node "$HERE/js_checks.mjs"
+
+# ---- the OpenID Provider rotates its keys (restarted at the same issuer with new ones) ----
+stop_pid "$IDP_PID"
+rm -f "$STATE/idp.port"
+node "$HERE/idp.mjs" "$STATE" "$IDP_PORT" >>"$STATE/idp.log" 2>&1 &
+IDP_PID=$!
+deadline=$((SECONDS + WAIT_SECS))
+while [[ ! -s "$STATE/idp.port" ]] && kill -0 "$IDP_PID" 2>/dev/null && ((SECONDS < deadline)); do
+  sleep 0.2
+done
+if [[ -s "$STATE/idp.port" ]]; then
+  run_program tokens-rotated node "$HERE/tokens.mjs" "$IDP_ISSUER" "$STATE" rotated
+  if [[ -s "$TOKEN_DIR/id-rotated.jwt" ]]; then
+    run_program boto3-rotation "$PY" "$HERE/boto3_checks.py" rotation
+  fi
+else
+  fail idp-restart "the OpenID Provider did not come back on its port"
+fi
 
 # After all that traffic, the stsd log holds no web identity token, session token or secret key.
 if leaks=$("$PY" - "$STATE/stsd.log" "$TOKEN_DIR" "$STATE" <<'EOF'

@@ -2,7 +2,8 @@
 // serves. Tokens the provider will not issue (no `kid`, an array `aud`, already expired) are
 // signed here with the provider's own key, so stsd sees them as coming from that issuer.
 //
-// Usage: node tokens.mjs ISSUER STATE_DIR
+// Usage: node tokens.mjs ISSUER STATE_DIR [rotated]
+// (`rotated`: only fetch a fresh ID token, as tokens/id-rotated.jwt, after the provider changed keys)
 // Writes STATE_DIR/tokens/NAME.jwt (each ending in a newline, as a projected token file does)
 // and prints one `PASS name` / `FAIL name: reason` line per check; never prints a token.
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,9 +18,9 @@ import {
   CLIENT_ID, CLIENT_SECRET, OTHER_RESOURCE, REDIRECT_URI, STS_RESOURCE, USER_SUB,
 } from './idp-clients.mjs';
 
-const [issuer, stateDir] = process.argv.slice(2);
-if (!issuer || !stateDir) {
-  console.error('usage: node tokens.mjs ISSUER STATE_DIR');
+const [issuer, stateDir, mode] = process.argv.slice(2);
+if (!issuer || !stateDir || (mode && mode !== 'rotated')) {
+  console.error('usage: node tokens.mjs ISSUER STATE_DIR [rotated]');
   process.exit(2);
 }
 const tokenDir = path.join(stateDir, 'tokens');
@@ -64,56 +65,28 @@ async function postForm(url, form) {
 
 let discovery;
 let jwks;
-await check('idp-discovery', async () => {
+if (mode === 'rotated') {
   discovery = await getJson(`${issuer}/.well-known/openid-configuration`);
-  assert(discovery.issuer === issuer, `issuer ${discovery.issuer} is not ${issuer}`);
-  assert(discovery.jwks_uri?.startsWith(issuer), 'jwks_uri missing or outside the issuer');
-  assert(discovery.grant_types_supported?.includes('client_credentials'), 'client_credentials not advertised');
-});
-if (!discovery) {
-  process.exit(1);
-}
-await check('idp-jwks', async () => {
-  jwks = await getJson(discovery.jwks_uri);
-  const types = (jwks.keys ?? []).map((k) => `${k.kty}${k.crv ? `/${k.crv}` : ''}`).sort().join(',');
-  assert(types === 'EC/P-256,OKP/Ed25519,RSA', `key types ${types}`);
-  assert(jwks.keys.every((k) => k.kid && !k.d), 'every key public and with a kid');
-});
-const remoteKeys = createRemoteJWKSet(new URL(discovery.jwks_uri));
-
-async function clientCredentials(resource) {
-  const body = await postForm(discovery.token_endpoint, {
-    grant_type: 'client_credentials',
-    client_id: CLIENT_ID,
-    client_secret: CLIENT_SECRET,
-    resource,
-    scope: 'sts',
+} else {
+  await check('idp-discovery', async () => {
+    discovery = await getJson(`${issuer}/.well-known/openid-configuration`);
+    assert(discovery.issuer === issuer, `issuer ${discovery.issuer} is not ${issuer}`);
+    assert(discovery.jwks_uri?.startsWith(issuer), 'jwks_uri missing or outside the issuer');
+    assert(discovery.grant_types_supported?.includes('client_credentials'), 'client_credentials not advertised');
   });
-  return body.access_token;
+  if (!discovery) {
+    process.exit(1);
+  }
+  await check('idp-jwks', async () => {
+    jwks = await getJson(discovery.jwks_uri);
+    const types = (jwks.keys ?? []).map((k) => `${k.kty}${k.crv ? `/${k.crv}` : ''}`).sort().join(',');
+    assert(types === 'EC/P-256,OKP/Ed25519,RSA', `key types ${types}`);
+    assert(jwks.keys.every((k) => k.kid && !k.d), 'every key public and with a kid');
+  });
 }
+const remoteKeys = createRemoteJWKSet(new URL(discovery.jwks_uri));
+const kidOf = (name) => decodeProtectedHeader(readFileSync(path.join(tokenDir, `${name}.jwt`), 'utf8').trim()).kid;
 
-await check('idp-client-credentials-at+jwt', async () => {
-  const token = await clientCredentials(STS_RESOURCE);
-  const header = decodeProtectedHeader(token);
-  assert(header.typ === 'at+jwt', `typ is ${header.typ}`);
-  const { payload } = await jwtVerify(token, remoteKeys, { issuer, audience: STS_RESOURCE, typ: 'at+jwt' });
-  assert(payload.sub === CLIENT_ID, `sub is ${payload.sub}`);
-  save('access', token);
-});
-
-await check('idp-client-credentials-eddsa', async () => {
-  const token = await clientCredentials(`${STS_RESOURCE}:eddsa`);
-  const header = decodeProtectedHeader(token);
-  assert(header.alg === 'EdDSA' || header.alg === 'Ed25519', `alg is ${header.alg}`);
-  await jwtVerify(token, remoteKeys, { issuer, audience: STS_RESOURCE, typ: 'at+jwt' });
-  save('access-eddsa', token);
-});
-
-await check('idp-client-credentials-other-audience', async () => {
-  const token = await clientCredentials(OTHER_RESOURCE);
-  await jwtVerify(token, remoteKeys, { issuer, audience: OTHER_RESOURCE });
-  save('wrong-audience', token);
-});
 
 // Authorization code flow with PKCE; sign-in is answered by the provider's /interaction route.
 async function idTokenFor(sub) {
@@ -170,6 +143,50 @@ async function idTokenFor(sub) {
   }
   throw new Error('too many redirects in the authorization flow');
 }
+
+async function clientCredentials(resource) {
+  const body = await postForm(discovery.token_endpoint, {
+    grant_type: 'client_credentials',
+    client_id: CLIENT_ID,
+    client_secret: CLIENT_SECRET,
+    resource,
+    scope: 'sts',
+  });
+  return body.access_token;
+}
+
+if (mode === 'rotated') {
+  await check('idp-rotated-id-token', async () => {
+    const token = await idTokenFor(USER_SUB);
+    await jwtVerify(token, remoteKeys, { issuer, audience: CLIENT_ID });
+    save('id-rotated', token);
+    assert(kidOf('id-rotated') !== kidOf('id'), 'the provider still signs with its old key');
+  });
+  process.exit(failed ? 1 : 0);
+}
+
+await check('idp-client-credentials-at+jwt', async () => {
+  const token = await clientCredentials(STS_RESOURCE);
+  const header = decodeProtectedHeader(token);
+  assert(header.typ === 'at+jwt', `typ is ${header.typ}`);
+  const { payload } = await jwtVerify(token, remoteKeys, { issuer, audience: STS_RESOURCE, typ: 'at+jwt' });
+  assert(payload.sub === CLIENT_ID, `sub is ${payload.sub}`);
+  save('access', token);
+});
+
+await check('idp-client-credentials-eddsa', async () => {
+  const token = await clientCredentials(`${STS_RESOURCE}:eddsa`);
+  const header = decodeProtectedHeader(token);
+  assert(header.alg === 'EdDSA' || header.alg === 'Ed25519', `alg is ${header.alg}`);
+  await jwtVerify(token, remoteKeys, { issuer, audience: STS_RESOURCE, typ: 'at+jwt' });
+  save('access-eddsa', token);
+});
+
+await check('idp-client-credentials-other-audience', async () => {
+  const token = await clientCredentials(OTHER_RESOURCE);
+  await jwtVerify(token, remoteKeys, { issuer, audience: OTHER_RESOURCE });
+  save('wrong-audience', token);
+});
 
 await check('idp-id-token', async () => {
   const token = await idTokenFor(USER_SUB);
