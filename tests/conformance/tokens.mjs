@@ -64,7 +64,6 @@ async function postForm(url, form) {
 }
 
 let discovery;
-let jwks;
 if (mode === 'rotated') {
   discovery = await getJson(`${issuer}/.well-known/openid-configuration`);
 } else {
@@ -78,7 +77,7 @@ if (mode === 'rotated') {
     process.exit(1);
   }
   await check('idp-jwks', async () => {
-    jwks = await getJson(discovery.jwks_uri);
+    const jwks = await getJson(discovery.jwks_uri);
     const types = (jwks.keys ?? []).map((k) => `${k.kty}${k.crv ? `/${k.crv}` : ''}`).sort().join(',');
     assert(types === 'EC/P-256,OKP/Ed25519,RSA', `key types ${types}`);
     assert(jwks.keys.every((k) => k.kid && !k.d), 'every key public and with a kid');
@@ -86,7 +85,6 @@ if (mode === 'rotated') {
 }
 const remoteKeys = createRemoteJWKSet(new URL(discovery.jwks_uri));
 const kidOf = (name) => decodeProtectedHeader(readFileSync(path.join(tokenDir, `${name}.jwt`), 'utf8').trim()).kid;
-
 
 // Authorization code flow with PKCE; sign-in is answered by the provider's /interaction route.
 async function idTokenFor(sub) {
