@@ -1,6 +1,9 @@
 //! stsd: a standalone AWS-compatible Security Token Service whose session tokens any S3 gateway
 //! sharing the signing key can verify. See `docs/architecture.md` for the layout.
 
+pub mod api;
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod jwks;
 pub mod policy;
@@ -9,3 +12,4 @@ pub mod secret;
 pub mod service;
 pub mod session;
 pub mod sigv4;
+pub mod telemetry;

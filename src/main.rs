@@ -1,3 +1,9 @@
-//! The `stsd` binary.
+//! The `stsd` binary: parse the command line and hand over to `stsd::cli`.
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    stsd::cli::run(stsd::cli::Cli::parse())
+}

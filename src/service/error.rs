@@ -28,6 +28,20 @@ pub enum ServiceError {
     PackedPolicyTooLarge { message: String },
     #[error("Rate exceeded")]
     Throttling,
+    #[error("{message}")]
+    MissingAuthenticationToken { message: String },
+    #[error("{message}")]
+    InvalidClientTokenId { message: String },
+    #[error("{message}")]
+    SignatureDoesNotMatch { message: String },
+    #[error("{message}")]
+    IncompleteSignature { message: String },
+    /// A session token stsd issued has expired (GetCallerIdentity), as opposed to an expired
+    /// web identity token.
+    #[error("{message}")]
+    ExpiredSessionToken { message: String },
+    #[error("{message}")]
+    RequestExpired { message: String },
     #[error("internal failure")]
     Internal { detail: String },
 }
@@ -47,6 +61,12 @@ impl ServiceError {
             Self::MalformedPolicyDocument { .. } => "MalformedPolicyDocument",
             Self::PackedPolicyTooLarge { .. } => "PackedPolicyTooLarge",
             Self::Throttling => "Throttling",
+            Self::MissingAuthenticationToken { .. } => "MissingAuthenticationToken",
+            Self::InvalidClientTokenId { .. } => "InvalidClientTokenId",
+            Self::SignatureDoesNotMatch { .. } => "SignatureDoesNotMatch",
+            Self::IncompleteSignature { .. } => "IncompleteSignature",
+            Self::ExpiredSessionToken { .. } => "ExpiredToken",
+            Self::RequestExpired { .. } => "RequestExpired",
             Self::Internal { .. } => "InternalFailure",
         }
     }

@@ -1,6 +1,7 @@
 //! AssumeRoleWithWebIdentity orchestration: verify the token, check the trust policy, cap the
 //! duration, mint the session. No HTTP types here; the clock is an argument.
 
+pub mod caller;
 pub mod context;
 pub mod error;
 pub mod operator;
@@ -15,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::config::{IamConfig, ProviderSpec, Role};
 use crate::policy::{self, Decision, EvalRequest, Evaluation, PolicyDocument};
-use crate::providers::{Registry, VerifiedIdentity};
+use crate::providers::{ProviderError, Registry, VerifiedIdentity};
 use crate::secret::SecretString;
 use crate::session::{self, SessionClaims, SessionKeys};
 
@@ -72,15 +73,12 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    fn build(config: IamConfig, previous: Option<&Registry>) -> Result<Self, ServiceError> {
+    fn build(config: IamConfig, previous: Option<&Registry>) -> Result<Self, ProviderError> {
         let skew = config.sts.clock_skew;
         let registry = match previous {
             Some(old) => old.rebuild(&config.providers, skew),
             None => Registry::new(&config.providers, skew),
-        }
-        .map_err(|e| ServiceError::Internal {
-            detail: format!("provider registry: {e}"),
-        })?;
+        }?;
         let keys = SessionKeys {
             issuer: config.sts.issuer.clone(),
             current: config.sts.signing_key.clone(),
@@ -102,7 +100,8 @@ pub struct StsService {
 }
 
 impl StsService {
-    pub fn new(config: IamConfig) -> Result<Self, ServiceError> {
+    /// Fails only when a provider cannot be set up (e.g. an unreadable `tlsCaCert`).
+    pub fn new(config: IamConfig) -> Result<Self, ProviderError> {
         let runtime = Runtime::build(config, None)?;
         Ok(Self {
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
@@ -117,7 +116,7 @@ impl StsService {
 
     /// Swap in a new configuration. JWKS caches of unchanged providers carry over; requests
     /// in flight finish on the configuration they started with.
-    pub fn reload(&self, config: IamConfig) -> Result<(), ServiceError> {
+    pub fn reload(&self, config: IamConfig) -> Result<(), ProviderError> {
         let current = self.runtime.load_full();
         let next = Runtime::build(config, Some(&current.registry))?;
         next.registry.start();

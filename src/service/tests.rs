@@ -469,3 +469,114 @@ async fn dry_run_names_the_failing_step() {
     assert!(run.steps.iter().any(|s| !s.ok));
     assert_eq!(svc.active_sessions(NOW), 0, "a dry run mints nothing");
 }
+
+/// A GetCallerIdentity request signed as an SDK would, with the given credentials.
+fn signed_caller_request(
+    ak: &str,
+    secret: &str,
+    token: &str,
+    amz_date: &str,
+) -> crate::sigv4::SignedRequest {
+    use sha2::{Digest, Sha256};
+    let body = "Action=GetCallerIdentity&Version=2011-06-15";
+    let mut req = crate::sigv4::SignedRequest {
+        method: "POST".into(),
+        path: "/".into(),
+        query: Vec::new(),
+        headers: vec![
+            ("host".into(), "127.0.0.1:8090".into()),
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("x-amz-date".into(), amz_date.into()),
+            ("x-amz-security-token".into(), token.into()),
+        ],
+        payload_sha256: hex::encode(Sha256::digest(body.as_bytes())),
+    };
+    let auth = crate::sigv4::authorization_header(
+        &req,
+        ak,
+        secret,
+        "us-east-1",
+        "sts",
+        &["content-type", "host", "x-amz-date", "x-amz-security-token"],
+    )
+    .unwrap();
+    req.headers.push(("authorization".into(), auth));
+    req
+}
+
+#[tokio::test]
+async fn get_caller_identity_authenticates_with_issued_credentials() {
+    let svc = service_with(|f| f["sts"]["accountId"] = json!("123456789012"));
+    let out = assume(&svc, request(Some("arn:aws:iam::123456789012:role/Reader")))
+        .await
+        .unwrap();
+    let c = &out.credentials;
+    let date = "20260101T000500Z";
+    let later = NOW + time::Duration::minutes(5);
+
+    let req = signed_caller_request(
+        &c.access_key_id,
+        c.secret_access_key.expose(),
+        &c.session_token,
+        date,
+    );
+    let who = svc.get_caller_identity(&req, later).unwrap();
+    assert_eq!(
+        who.arn,
+        "arn:aws:sts::123456789012:assumed-role/Reader/alice-session"
+    );
+    assert_eq!(who.user_id, "Reader:alice-session");
+    assert_eq!(who.account, "123456789012");
+
+    let code = |r: Result<_, ServiceError>| r.unwrap_err().aws_code();
+    let wrong_secret =
+        signed_caller_request(&c.access_key_id, "not-the-secret", &c.session_token, date);
+    assert_eq!(
+        code(svc.get_caller_identity(&wrong_secret, later)),
+        "SignatureDoesNotMatch"
+    );
+    let wrong_key = signed_caller_request(
+        "ASIA0000000000000000",
+        c.secret_access_key.expose(),
+        &c.session_token,
+        date,
+    );
+    assert_eq!(
+        code(svc.get_caller_identity(&wrong_key, later)),
+        "InvalidClientTokenId"
+    );
+    let forged = signed_caller_request(
+        &c.access_key_id,
+        c.secret_access_key.expose(),
+        "forged.token.value",
+        date,
+    );
+    assert_eq!(
+        code(svc.get_caller_identity(&forged, later)),
+        "InvalidClientTokenId"
+    );
+    let after_expiry = NOW + time::Duration::hours(2);
+    let late = signed_caller_request(
+        &c.access_key_id,
+        c.secret_access_key.expose(),
+        &c.session_token,
+        "20260101T020000Z",
+    );
+    assert_eq!(
+        code(svc.get_caller_identity(&late, after_expiry)),
+        "ExpiredToken"
+    );
+    assert_eq!(
+        code(svc.get_caller_identity(&req, NOW + time::Duration::minutes(30))),
+        "RequestExpired"
+    );
+    let mut unsigned = req.clone();
+    unsigned.headers.retain(|(n, _)| n != "authorization");
+    assert_eq!(
+        code(svc.get_caller_identity(&unsigned, later)),
+        "MissingAuthenticationToken"
+    );
+}

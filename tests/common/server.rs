@@ -1,1 +1,81 @@
 //! Starts stsd on an ephemeral loopback port for tests.
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+
+use actix_web::{web, App, HttpServer};
+use stsd::app::{configure, AppState, HttpSettings};
+use stsd::service::StsService;
+use stsd::telemetry::Metrics;
+
+/// A running stsd, stopped when dropped. It runs on its own thread with its own actix system, so
+/// tests can use any async runtime (or none) to talk to it.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub base_url: String,
+    system: actix_web::rt::System,
+}
+
+impl TestServer {
+    /// The embedded development configuration (mock provider, `DevRole`) with a fixed key.
+    pub fn start() -> Self {
+        Self::start_with(dev_service(), HttpSettings::default())
+    }
+
+    /// A service built from an `iam.json` document.
+    pub fn start_with_config(iam_json: &serde_json::Value) -> Self {
+        let loaded = stsd::config::load_str(&iam_json.to_string(), "test", &|_| None)
+            .unwrap_or_else(|e| panic!("test config is invalid: {:?}", e.problems));
+        let service = StsService::new(loaded.config).expect("service");
+        Self::start_with(service, HttpSettings::default())
+    }
+
+    pub fn start_with(service: StsService, settings: HttpSettings) -> Self {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let system = actix_web::rt::System::new();
+            let result = system.block_on(async move {
+                let metrics = Metrics::new().map_err(std::io::Error::other)?;
+                let state = web::Data::new(AppState::new(service, settings, metrics));
+                state.set_ready(true);
+                let server = HttpServer::new(move || {
+                    let state = state.clone();
+                    App::new().configure(move |cfg| configure(cfg, state))
+                })
+                .workers(1)
+                .disable_signals()
+                .bind(("127.0.0.1", 0))?;
+                let addr = server.addrs()[0];
+                let running = server.run();
+                let _ = tx.send((addr, actix_web::rt::System::current()));
+                running.await
+            });
+            if let Err(e) = result {
+                eprintln!("test server failed: {e}");
+            }
+        });
+        let (addr, system) = rx.recv().expect("test server did not start");
+        Self {
+            addr,
+            base_url: format!("http://{addr}"),
+            system,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+}
+
+/// The signing key of [`dev_service`] (the SeaweedFS documentation's example key).
+pub const DEV_SIGNING_KEY: &str = "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc=";
+
+pub fn dev_service() -> StsService {
+    StsService::new(stsd::config::dev_config(DEV_SIGNING_KEY).config).expect("dev service")
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.system.stop();
+    }
+}

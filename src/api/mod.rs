@@ -1,0 +1,183 @@
+//! The HTTP surface: the STS query API and its JSON twin (`sts/`), operator endpoints
+//! (`operator/`), and what every handler shares: the request id, body reading, error rendering.
+
+pub mod operator;
+pub mod sts;
+
+use std::fmt;
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+pub use sts::error::ApiError;
+
+/// The response header that carries the request id, as AWS names it.
+pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
+
+/// A UUID identifying one request in the response and in every log line about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id the request-context middleware stored; a fresh one if the handler runs without it
+    /// (a unit test), so that a response always carries some id.
+    pub fn of(req: &HttpRequest) -> Self {
+        if let Some(id) = req.extensions().get::<RequestId>() {
+            return id.clone();
+        }
+        let id = Self::generate();
+        req.extensions_mut().insert(id.clone());
+        id
+    }
+
+    pub fn header_value(&self) -> HeaderValue {
+        // A UUID is always a valid header value.
+        HeaderValue::from_str(&self.0).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the request-completion log line reports beyond method and status: the action (a bounded
+/// name) and the error code or `OK`. Handlers record it in the request extensions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub action: Option<&'static str>,
+    pub code: Option<&'static str>,
+}
+
+pub fn record_action(req: &HttpRequest, action: &'static str) {
+    update_outcome(req, |o| o.action = Some(action));
+    tracing::Span::current().record("action", action);
+}
+
+fn record_code(req: &HttpRequest, code: &'static str) {
+    update_outcome(req, |o| o.code = Some(code));
+}
+
+fn update_outcome(req: &HttpRequest, update: impl FnOnce(&mut Outcome)) {
+    let mut extensions = req.extensions_mut();
+    let mut outcome = extensions.get::<Outcome>().copied().unwrap_or_default();
+    update(&mut outcome);
+    extensions.insert(outcome);
+}
+
+/// How an error body is rendered: the query API speaks XML, the JSON endpoints JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Xml,
+    Json,
+}
+
+/// Renders `err` with the request's id and records its code for the completion log line.
+pub fn error_response(req: &HttpRequest, err: &ApiError, format: Format) -> HttpResponse {
+    err.log();
+    record_code(req, err.aws_code());
+    let request_id = RequestId::of(req);
+    let mut builder = HttpResponse::build(err.status());
+    builder.insert_header((REQUEST_ID_HEADER, request_id.header_value()));
+    match format {
+        Format::Xml => match sts::xml::error(err, request_id.as_str()) {
+            Ok(body) => builder.content_type(sts::xml::CONTENT_TYPE).body(body),
+            Err(e) => {
+                tracing::error!(error = %e, "could not serialize an error response");
+                HttpResponse::InternalServerError().finish()
+            }
+        },
+        Format::Json => builder.json(JsonErrorResponse {
+            error: JsonError {
+                code: err.aws_code(),
+                message: err.public_message(),
+            },
+            request_id: request_id.as_str(),
+        }),
+    }
+}
+
+/// A successful XML body.
+pub fn xml_response(req: &HttpRequest, body: String) -> HttpResponse {
+    record_code(req, "OK");
+    HttpResponse::Ok()
+        .insert_header((REQUEST_ID_HEADER, RequestId::of(req).header_value()))
+        .content_type(sts::xml::CONTENT_TYPE)
+        .body(body)
+}
+
+/// A successful JSON body.
+pub fn json_response<T: Serialize>(req: &HttpRequest, body: &T) -> HttpResponse {
+    record_code(req, "OK");
+    HttpResponse::Ok()
+        .insert_header((REQUEST_ID_HEADER, RequestId::of(req).header_value()))
+        .json(body)
+}
+
+#[derive(Serialize)]
+struct JsonErrorResponse<'a> {
+    #[serde(rename = "Error")]
+    error: JsonError,
+    #[serde(rename = "RequestId")]
+    request_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonError {
+    code: &'static str,
+    message: String,
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with an error of our own rather than
+/// actix's plain-text payload error. A declared `Content-Length` over the limit is refused before
+/// reading anything; a body that does not arrive within `timeout` is abandoned, so a stalled
+/// client cannot hold a handler forever.
+pub async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    match actix_web::rt::time::timeout(timeout, payload.to_bytes_limited(limit)).await {
+        Ok(Ok(Ok(body))) => Ok(body),
+        Ok(Ok(Err(_))) => Err(ApiError::IncompleteBody),
+        Ok(Err(_)) => Err(ApiError::BodyTooLarge { limit }),
+        Err(_) => Err(ApiError::BodyTimeout),
+    }
+}
+
+/// Fallback for paths nothing serves: the XML error shape, so that even a typo gets a request id.
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    error_response(&req, &ApiError::NotFound, Format::Xml)
+}
+
+/// Fallback for a known path with a method it does not serve.
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    error_response(&req, &ApiError::MethodNotAllowed, Format::Xml)
+}
+
+/// [`method_not_allowed`] for the JSON endpoints, in their error shape.
+pub async fn method_not_allowed_json(req: HttpRequest) -> HttpResponse {
+    error_response(&req, &ApiError::MethodNotAllowed, Format::Json)
+}

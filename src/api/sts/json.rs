@@ -1,0 +1,230 @@
+//! The JSON twin of AssumeRoleWithWebIdentity: request body parsing and response shape
+//! (DESIGN.md §3).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::form::displayable_name;
+use super::xml::timestamp;
+use crate::service::{AssumeRoleOutput, RawAssumeRoleParams};
+
+const FIELDS: [&str; 5] = [
+    "RoleArn",
+    "WebIdentityToken",
+    "RoleSessionName",
+    "DurationSeconds",
+    "Policy",
+];
+
+/// Parses `{"RoleArn","WebIdentityToken","RoleSessionName","DurationSeconds"?,"Policy"?}`.
+/// `DurationSeconds` may be a number or a string; `null` means absent. Unknown fields are refused
+/// so that a misspelt one (`roleArn`) is not silently ignored. Messages never quote a value:
+/// serde's own messages can, so they are not passed through.
+pub fn parse_request(body: &[u8]) -> Result<RawAssumeRoleParams, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| malformed(syntax_message(&e)))?;
+    let Value::Object(mut object) = value else {
+        return Err(malformed(
+            "The request body must be a JSON object".to_owned(),
+        ));
+    };
+    if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        let shown = if displayable_name(unknown) {
+            format!(" '{unknown}'")
+        } else {
+            String::new()
+        };
+        return Err(malformed(format!(
+            "The request body has an unknown field{shown}; expected {}",
+            FIELDS.join(", ")
+        )));
+    }
+    let mut string_field = |name: &'static str| match object.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(malformed(format!("The field '{name}' must be a string"))),
+    };
+    let role_arn = string_field("RoleArn")?;
+    let web_identity_token = string_field("WebIdentityToken")?;
+    let role_session_name = string_field("RoleSessionName")?;
+    let policy = string_field("Policy")?;
+    let duration_seconds = match object.remove("DurationSeconds") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            return Err(malformed(
+                "The field 'DurationSeconds' must be a number or a string".to_owned(),
+            ))
+        }
+    };
+    Ok(RawAssumeRoleParams {
+        role_arn,
+        role_session_name,
+        web_identity_token,
+        duration_seconds,
+        policy,
+    })
+}
+
+fn malformed(message: String) -> ApiError {
+    ApiError::MalformedJson { message }
+}
+
+fn syntax_message(e: &serde_json::Error) -> String {
+    format!(
+        "The request body is not valid JSON (line {}, column {})",
+        e.line(),
+        e.column()
+    )
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AssumeRoleResponse<'a> {
+    credentials: Credentials<'a>,
+    assumed_role_user: AssumedRoleUser<'a>,
+    subject_from_web_identity_token: &'a str,
+    provider: &'a str,
+    audience: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packed_policy_size: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Credentials<'a> {
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    session_token: &'a str,
+    expiration: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssumedRoleUser<'a> {
+    arn: &'a str,
+    assumed_role_id: &'a str,
+}
+
+impl<'a> AssumeRoleResponse<'a> {
+    pub fn new(output: &'a AssumeRoleOutput) -> Self {
+        let creds = &output.credentials;
+        Self {
+            credentials: Credentials {
+                access_key_id: &creds.access_key_id,
+                secret_access_key: creds.secret_access_key.expose(),
+                session_token: &creds.session_token,
+                expiration: timestamp(creds.expiration),
+            },
+            assumed_role_user: AssumedRoleUser {
+                arn: &output.assumed_role_user.arn,
+                assumed_role_id: &output.assumed_role_user.assumed_role_id,
+            },
+            subject_from_web_identity_token: &output.subject,
+            provider: &output.provider,
+            audience: &output.audience,
+            packed_policy_size: output.packed_policy_size,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::secret::SecretString;
+    use crate::service::{AssumedRoleUser as OutUser, IssuedCredentials};
+    use time::macros::datetime;
+
+    fn message(body: &str) -> String {
+        match parse_request(body.as_bytes()) {
+            Err(ApiError::MalformedJson { message }) => message,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_all_fields() {
+        let raw = parse_request(
+            br#"{"RoleArn":"arn:aws:iam::role/R","WebIdentityToken":"t","RoleSessionName":"s","DurationSeconds":900,"Policy":"{}"}"#,
+        )
+        .unwrap();
+        assert_eq!(raw.role_arn.as_deref(), Some("arn:aws:iam::role/R"));
+        assert_eq!(raw.web_identity_token.as_deref(), Some("t"));
+        assert_eq!(raw.role_session_name.as_deref(), Some("s"));
+        assert_eq!(raw.duration_seconds.as_deref(), Some("900"));
+        assert_eq!(raw.policy.as_deref(), Some("{}"));
+    }
+
+    #[test]
+    fn duration_as_string_or_null() {
+        let raw = parse_request(br#"{"DurationSeconds":"3600"}"#).unwrap();
+        assert_eq!(raw.duration_seconds.as_deref(), Some("3600"));
+        let raw = parse_request(br#"{"DurationSeconds":null,"RoleArn":null}"#).unwrap();
+        assert_eq!(raw.duration_seconds, None);
+        assert_eq!(raw.role_arn, None);
+        // A fraction reaches validation as text and fails there as not an integer.
+        let raw = parse_request(br#"{"DurationSeconds":900.5}"#).unwrap();
+        assert_eq!(raw.duration_seconds.as_deref(), Some("900.5"));
+    }
+
+    #[test]
+    fn syntax_errors_do_not_quote_the_body() {
+        let m = message(r#"{"WebIdentityToken":"secret-token-value""#);
+        assert!(m.starts_with("The request body is not valid JSON"), "{m}");
+        assert!(!m.contains("secret"));
+        assert!(message("").contains("not valid JSON"));
+    }
+
+    #[test]
+    fn non_objects_are_refused() {
+        assert!(message("[]").contains("JSON object"));
+        assert!(message("\"eyJ\"").contains("JSON object"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(message(r#"{"roleArn":"x"}"#).contains("'roleArn'"));
+        let m = message(r#"{"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln<>":1}"#);
+        assert!(m.starts_with("The request body has an unknown field; expected RoleArn"));
+        assert!(!m.contains("eyJ"));
+    }
+
+    #[test]
+    fn wrong_types_are_refused_without_values() {
+        let m = message(r#"{"WebIdentityToken":12345678}"#);
+        assert_eq!(m, "The field 'WebIdentityToken' must be a string");
+        let m = message(r#"{"DurationSeconds":[1]}"#);
+        assert!(m.contains("'DurationSeconds'"));
+    }
+
+    #[test]
+    fn response_shape() {
+        let output = AssumeRoleOutput {
+            credentials: IssuedCredentials {
+                access_key_id: "ASIA1".into(),
+                secret_access_key: SecretString::new("sec".into()),
+                session_token: "tok".into(),
+                expiration: datetime!(2026-01-01 01:00:00 UTC),
+            },
+            subject: "alice".into(),
+            assumed_role_user: OutUser {
+                arn: "arn:aws:sts::assumed-role/R/s".into(),
+                assumed_role_id: "R:s".into(),
+            },
+            provider: "https://idp".into(),
+            provider_name: "idp".into(),
+            audience: "aud".into(),
+            packed_policy_size: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&AssumeRoleResponse::new(&output)).unwrap(),
+            concat!(
+                r#"{"Credentials":{"AccessKeyId":"ASIA1","SecretAccessKey":"sec","SessionToken":"tok","Expiration":"2026-01-01T01:00:00Z"},"#,
+                r#""AssumedRoleUser":{"Arn":"arn:aws:sts::assumed-role/R/s","AssumedRoleId":"R:s"},"#,
+                r#""SubjectFromWebIdentityToken":"alice","Provider":"https://idp","Audience":"aud"}"#
+            )
+        );
+    }
+}
