@@ -115,9 +115,13 @@ impl Drop for TestIdp {
 
 impl TestIdp {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+        Self::start_on("127.0.0.1:0".parse().expect("loopback address")).await
+    }
+
+    /// Serves on a chosen address, e.g. a port reserved earlier so that a configuration can
+    /// name the issuer before it is up.
+    pub async fn start_on(addr: std::net::SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let issuer = format!("http://{addr}");
         let shared = Arc::new(Shared {
