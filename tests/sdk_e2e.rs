@@ -1090,3 +1090,122 @@ async fn a_malformed_session_policy_is_refused() {
         ("MalformedPolicyDocument".into(), 400)
     );
 }
+
+#[tokio::test]
+async fn clock_skew_is_sixty_seconds_on_expiry() {
+    let f = Fixture::start().await;
+    // Expired thirty seconds ago: inside the default 60 s leeway.
+    let mut claims = f.claims(f.idp.issuer(), "alice");
+    claims["iat"] = json!(now() - 600);
+    claims["nbf"] = json!(now() - 600);
+    claims["exp"] = json!(now() - 30);
+    assume(&f, SUB_ROLE, f.idp.sign(&claims)).await.unwrap();
+}
+
+#[tokio::test]
+async fn tokens_no_provider_accepts_are_invalid_identity_tokens() {
+    let f = Fixture::start().await;
+    let cases = [
+        (
+            "unknown issuer",
+            f.idp.sign(&f.claims("https://unknown.example", "alice")),
+        ),
+        (
+            "HS256 keyed with the public key",
+            f.idp.sign_hs256(
+                &f.idp.rsa_public_pem(),
+                Some(&f.idp.kid(Family::Rsa)),
+                &f.claims(f.idp.issuer(), "alice"),
+            ),
+        ),
+        (
+            "alg none",
+            common::idp::compact(
+                r#"{"alg":"none","typ":"JWT"}"#,
+                &f.claims(f.idp.issuer(), "alice").to_string(),
+                |_| Vec::new(),
+            ),
+        ),
+        ("not a JWT", "definitely-not-a-jwt".to_owned()),
+    ];
+    for (what, token) in cases {
+        let err = assume(&f, SUB_ROLE, token).await.unwrap_err();
+        assert_eq!(
+            code_and_status(&err),
+            ("InvalidIdentityToken".into(), 400),
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn get_caller_identity_refuses_foreign_sessions_and_mismatched_keys() {
+    let f = Fixture::start().await;
+    // A well-formed session minted with a key stsd does not hold.
+    let foreign = SigningKey::from_bytes(b"a-key-another-deployment-uses-0123".to_vec()).unwrap();
+    let now = now();
+    let sid = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    let mut claims = SessionClaims::new(STS_ISSUER, sid, now, now + 3600);
+    claims.snam = "foreign".into();
+    claims.role = SUB_ROLE.into();
+    claims.principal = "arn:aws:sts::123456789012:assumed-role/E2ESubRole/foreign".into();
+    claims.assumed = claims.principal.clone();
+    let token = SessionKeys::new(STS_ISSUER, foreign, Vec::new()).mint(&claims);
+    let (access_key_id, secret) = gateway_credentials(sid);
+    let err = signed_client(&f.server, &access_key_id, &secret, &token)
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_and_status(&err), ("InvalidClientTokenId".into(), 403));
+
+    // A genuine session with the secret right but another access key id.
+    let creds = issue(&f, SUB_ROLE, "alice").await;
+    let err = signed_client(
+        &f.server,
+        "ASIA0000000000000000",
+        creds.secret_access_key(),
+        creds.session_token(),
+    )
+    .await
+    .get_caller_identity()
+    .send()
+    .await
+    .unwrap_err();
+    assert_eq!(code_and_status(&err), ("InvalidClientTokenId".into(), 403));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exchanges_get_distinct_sessions() {
+    let f = Fixture::start().await;
+    let sdk = anonymous_client(&f.server).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        calls.spawn(
+            sdk.assume_role_with_web_identity()
+                .role_arn(SUB_ROLE)
+                .role_session_name(format!("parallel-{i}"))
+                .web_identity_token(f.token("alice"))
+                .send(),
+        );
+    }
+    let mut keys: Vec<String> = calls
+        .join_all()
+        .await
+        .into_iter()
+        .map(|out| {
+            let out = out.unwrap();
+            let creds = out.credentials().unwrap();
+            let claims = gateway_accepts(creds.session_token(), now());
+            assert_eq!(
+                gateway_credentials(claims["sid"].as_str().unwrap()).0,
+                creds.access_key_id()
+            );
+            creds.access_key_id().to_owned()
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 16);
+}
