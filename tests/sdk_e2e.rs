@@ -1209,3 +1209,46 @@ async fn concurrent_exchanges_get_distinct_sessions() {
     keys.dedup();
     assert_eq!(keys.len(), 16);
 }
+
+#[tokio::test]
+async fn json_twin_refuses_with_the_codes_and_statuses_of_the_query_api() {
+    let f = Fixture::start().await;
+    let http = reqwest::Client::new();
+    let mut wrong_audience = f.claims(f.idp.issuer(), "alice");
+    wrong_audience["aud"] = json!("some-other-client");
+    let mut expired = f.claims(f.idp.issuer(), "alice");
+    expired["exp"] = json!(now() - 120);
+    let cases = [
+        (SUB_ROLE, f.idp.sign(&wrong_audience)),
+        (SUB_ROLE, f.idp.sign(&expired)),
+        (SUB_ROLE, f.token("mallory")),
+        (
+            "arn:aws:iam::123456789012:role/NoSuchRole",
+            f.token("alice"),
+        ),
+        (SUB_ROLE, f.idp.sign(&f.claims(&f.disabled_issuer, "alice"))),
+        (
+            SUB_ROLE,
+            f.idp.sign(&f.claims(&f.unreachable_issuer, "alice")),
+        ),
+    ];
+    for (role, token) in cases {
+        let query = assume(&f, role, token.clone()).await.unwrap_err();
+        let (code, status) = code_and_status(&query);
+        let response = http
+            .post(f.server.url("/sts/assume-role-with-web-identity"))
+            .json(&json!({
+                "RoleArn": role,
+                "WebIdentityToken": token,
+                "RoleSessionName": "e2e-more",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{code}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["Error"]["Code"], code.as_str());
+        assert!(body["Error"]["Message"].is_string());
+        assert!(body["RequestId"].is_string());
+    }
+}
