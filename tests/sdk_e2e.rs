@@ -1252,3 +1252,24 @@ async fn json_twin_refuses_with_the_codes_and_statuses_of_the_query_api() {
         assert!(body["RequestId"].is_string());
     }
 }
+
+#[tokio::test]
+async fn managed_session_policies_are_refused_rather_than_ignored() {
+    let f = Fixture::start().await;
+    let err = anonymous_client(&f.server)
+        .await
+        .assume_role_with_web_identity()
+        .role_arn(SUB_ROLE)
+        .role_session_name("arns")
+        .web_identity_token(f.token("alice"))
+        .policy_arns(
+            aws_sdk_sts::types::PolicyDescriptorType::builder()
+                .arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    // Ignoring them would issue broader credentials than the caller asked for.
+    assert_eq!(code_and_status(&err), ("InvalidParameterValue".into(), 400));
+}
