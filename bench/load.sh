@@ -14,7 +14,7 @@ PROFILE=${PROFILE:-release}
 DURATION=${DURATION:-10}          # seconds per measured run
 THREADS=${THREADS:-2}             # wrk threads
 CONNECTIONS=${CONNECTIONS:-32}    # wrk connections at full load
-COLD=${COLD:-240000}              # distinct RS256 tokens for the cold run
+COLD=${COLD:-300000}              # distinct RS256 tokens for the cold runs
 WARM=${WARM:-16}                  # tokens repeated in the warm run
 BULK=${BULK:-0}                   # distinct EdDSA tokens for the memory run (0: skip)
 IDP_PORT=${IDP_PORT:-18091}
@@ -61,7 +61,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # A field of /proc/<pid>/status in KiB (VmRSS, VmHWM).
 mem_kib() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
-# wrk output → "requests rps p50_ms p99_ms non2xx wraps"
+# wrk output → "requests rps p50_ms p99_ms non2xx wraps served-per-thread"
 parse_wrk() {
   awk '
     function ms(v) {
@@ -76,7 +76,8 @@ parse_wrk() {
     /^Requests\/sec:/ { rps = $2 }
     /Non-2xx or 3xx responses:/ { bad = $NF }
     /^lua_token_wraps/ { wraps = $2 }
-    END { printf "%d %.0f %.3f %.3f %d %d\n", requests, rps, p50, p99, bad + 0, wraps + 0 }
+    /^lua_thread_served/ { served = $2 }
+    END { printf "%d %.0f %.3f %.3f %d %d %s\n", requests, rps, p50, p99, bad + 0, wraps + 0, (served == "" ? "-" : served) }
   ' "$1"
 }
 
@@ -88,7 +89,7 @@ run_load() {
   before=$(cpu_ticks "$pid")
   wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency -s bench/rotate.lua "$url" -- "$@" >"$out" 2>&1
   after=$(cpu_ticks "$pid")
-  read -r R_REQ R_RPS R_P50 R_P99 R_BAD R_WRAPS < <(parse_wrk "$out")
+  read -r R_REQ R_RPS R_P50 R_P99 R_BAD R_WRAPS R_SERVED < <(parse_wrk "$out")
   R_CPU=$(awk -v t=$((after - before)) -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
   R_PER_CPU=$(awk -v r="$R_REQ" -v c="$R_CPU" 'BEGIN { printf "%.0f", (c > 0 ? r / c : 0) }')
   log "$name: $R_RPS req/s, p50 ${R_P50} ms, p99 ${R_P99} ms, $R_PER_CPU req/CPU-s (cpu ${R_CPU}s), non-2xx $R_BAD, wraps $R_WRAPS"
@@ -149,27 +150,37 @@ curl -sf -o /dev/null -X POST "http://127.0.0.1:$STS_PORT/" \
   || { log "the probe request failed; stsd log:"; tail -20 "$WORK/stsd.log" >&2; exit 1; }
 
 URL="http://127.0.0.1:$STS_PORT/"
-run_load cold "$STSD_PID" "$URL" "$CONNECTIONS" stream "$WORK/cold"
+run_load cold "$STSD_PID" "$URL" "$CONNECTIONS" stream "$WORK/cold" 0
 COLD_RPS=$R_RPS COLD_P50=$R_P50 COLD_P99=$R_P99 COLD_CPU=$R_PER_CPU COLD_BAD=$R_BAD COLD_WRAPS=$R_WRAPS
+# Tokens each load thread presented so far; later cold runs start after them, so they stay cold.
+COLD_USED=$R_SERVED
+add_served() { # USED SERVED → element-wise sum of two comma lists
+  awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, ","); split(b, y, ",");
+    for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? "," : ""), x[i] + y[i]; print "" }'
+}
 run_load warm "$STSD_PID" "$URL" "$CONNECTIONS" repeat "$WORK/warm.txt"
 WARM_RPS=$R_RPS WARM_P50=$R_P50 WARM_P99=$R_P99 WARM_CPU=$R_PER_CPU WARM_BAD=$R_BAD
 
 # Half of peak: each connection waits HALF_DELAY ms before each request, with enough connections
 # to offer half the measured rate; one corrective rerun when the achieved rate falls short (the
-# wait and the response time add up). The cold tokens are read on from where the cold run stopped.
+# wait and the response time add up).
 HALF_DELAY=10
 run_half() { # NAME PEAK MODE PATH
   local name=$1 target conns
   target=$(awk -v r="$2" 'BEGIN { print r / 2 }')
   conns=$(awk -v r="$target" -v d=$HALF_DELAY 'BEGIN { c = int(r * d / 1000 + 0.5); print (c < 1 ? 1 : c) }')
-  run_load "$name" "$STSD_PID" "$URL" "$conns" "$3" "$4" "$HALF_DELAY"
+  run_load "$name" "$STSD_PID" "$URL" "$conns" "$3" "$4" "$HALF_DELAY" "$COLD_USED"
+  [[ $3 == stream ]] && COLD_USED=$(add_served "$COLD_USED" "$R_SERVED")
   if awk -v a="$R_RPS" -v t="$target" 'BEGIN { exit !(a < 0.9 * t && a > 0) }'; then
     conns=$(awk -v c="$conns" -v a="$R_RPS" -v t="$target" 'BEGIN { print int(c * t / a + 0.5) }')
-    run_load "$name" "$STSD_PID" "$URL" "$conns" "$3" "$4" "$HALF_DELAY"
+    run_load "$name" "$STSD_PID" "$URL" "$conns" "$3" "$4" "$HALF_DELAY" "$COLD_USED"
+    [[ $3 == stream ]] && COLD_USED=$(add_served "$COLD_USED" "$R_SERVED")
   fi
+  return 0
 }
 run_half cold-half "$COLD_RPS" stream "$WORK/cold"
 CHALF_RPS=$R_RPS CHALF_P50=$R_P50 CHALF_P99=$R_P99 CHALF_BAD=$R_BAD
+COLD_WRAPS=$((COLD_WRAPS + R_WRAPS))
 run_half warm-half "$WARM_RPS" repeat "$WORK/warm.txt"
 WHALF_RPS=$R_RPS WHALF_P50=$R_P50 WHALF_P99=$R_P99 WHALF_BAD=$R_BAD
 RSS_LOADED=$(mem_kib "$STSD_PID" VmRSS)
@@ -228,6 +239,6 @@ mib() { awk -v k="$1" 'BEGIN { if (k == "-") print "-"; else printf "%.1f", k / 
   echo "| RSS after $BULK_SERVED distinct tokens / peak | $(mib "$BULK_RSS") / $(mib "$BULK_HWM") MiB (target ≤ 256) |"
   if [[ $COLD_WRAPS != 0 ]]; then
     echo
-    echo "note: the cold run used every token and started over ($COLD_WRAPS wraps); raise COLD."
+    echo "note: the cold runs used every token and started over ($COLD_WRAPS wraps); raise COLD."
   fi
 } | tee ${RESULTS:+"$RESULTS"}

@@ -1,8 +1,10 @@
 -- wrk script for bench/load.sh: POST an AssumeRoleWithWebIdentity form with a rotating token.
 --
--- wrk ... -s bench/rotate.lua URL -- MODE PATH [DELAY_MS]
+-- wrk ... -s bench/rotate.lua URL -- MODE PATH [DELAY_MS [SKIP]]
 --   MODE  stream  each thread reads PATH-<thread>.txt line by line, one new token per request
---                 (wrapping around at the end, which done() reports);
+--                 (wrapping around at the end, which done() reports), after skipping the
+--                 number of lines SKIP gives for it (a comma-separated list, one per thread:
+--                 the tokens an earlier run already presented);
 --         repeat  every thread cycles through the few tokens of PATH.
 --   DELAY_MS      pause before each request on a connection (a fixed offered rate: connections
 --                 × 1000 / DELAY_MS requests per second); 0 or absent for as fast as possible.
@@ -29,6 +31,14 @@ function init(args)
    if mode == "stream" then
       path = args[2] .. "-" .. id .. ".txt"
       file = assert(io.open(path, "r"))
+      local skip, n = 0, 0
+      for count in string.gmatch(args[4] or "", "%d+") do
+         n = n + 1
+         if n == id then skip = tonumber(count) end
+      end
+      for _ = 1, skip do
+         if file:read("*l") == nil then break end
+      end
    elseif mode == "repeat" then
       tokens = {}
       for line in io.lines(args[2]) do
@@ -65,10 +75,13 @@ function request()
 end
 
 function done(summary, latency, requests)
-   local total, wrapped = 0, 0
+   local total, wrapped, each = 0, 0, {}
    for _, thread in ipairs(threads) do
-      total = total + (thread:get("served") or 0)
+      local served = thread:get("served") or 0
+      total = total + served
       wrapped = wrapped + (thread:get("wraps") or 0)
+      table.insert(each, tostring(served))
    end
-   io.write(string.format("lua_requests_built %d\nlua_token_wraps %d\n", total, wrapped))
+   io.write(string.format("lua_requests_built %d\nlua_token_wraps %d\nlua_thread_served %s\n",
+      total, wrapped, table.concat(each, ",")))
 end
