@@ -373,3 +373,185 @@ async fn broken_jwks_and_discovery_answers_are_communication_errors() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Through the HTTP server (wall clock: the back-off window cannot be skipped here, so these
+// cases stop at the outage itself; recovery is covered above with a pinned clock).
+
+mod http {
+    use super::*;
+
+    use common::server::TestServer;
+    use stsd::app::HttpSettings;
+
+    pub struct Reply {
+        pub status: u16,
+        pub body: String,
+    }
+
+    impl Reply {
+        /// The `<Code>` of an XML error body.
+        pub fn code(&self) -> &str {
+            let start = self.body.find("<Code>").map_or(0, |i| i + 6);
+            let end = self.body[start..]
+                .find("</Code>")
+                .map_or(start, |i| start + i);
+            &self.body[start..end]
+        }
+    }
+
+    pub fn server(svc: StsService) -> TestServer {
+        TestServer::start_with(svc, HttpSettings::default())
+    }
+
+    pub async fn assume(server: &TestServer, token: &str) -> Reply {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("Action", "AssumeRoleWithWebIdentity")
+            .append_pair("Version", "2011-06-15")
+            .append_pair("RoleArn", ROLE_ARN)
+            .append_pair("RoleSessionName", "http-session")
+            .append_pair("WebIdentityToken", token)
+            .finish();
+        let response = reqwest::Client::new()
+            .post(server.url("/"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        Reply {
+            status: response.status().as_u16(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    pub async fn get(server: &TestServer, path: &str) -> Reply {
+        let response = reqwest::get(server.url(path)).await.expect("request");
+        Reply {
+            status: response.status().as_u16(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    pub async fn assert_probes_answer(server: &TestServer) {
+        for path in ["/healthz", "/readyz"] {
+            assert_eq!(get(server, path).await.status, 200, "{path}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_idp_down_at_start_server_is_ready_and_answers_idp_communication_error() {
+    let down = TestIdp::start().await;
+    let other = TestIdp::start().await;
+    down.set_down(true);
+    let svc = service(vec![
+        provider("corp", down.issuer(), "2s"),
+        provider("other", other.issuer(), "2s"),
+    ]);
+    // As `stsd serve` does: prefetch in the background, then listen.
+    svc.start();
+    let server = http::server(svc);
+    http::assert_probes_answer(&server).await;
+
+    let token = down.sign(&claims(down.issuer(), unix_now()));
+    for _ in 0..3 {
+        let reply = http::assume(&server, &token).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "IDPCommunicationError"),
+            "{}",
+            reply.body
+        );
+        assert!(!reply.body.contains("127.0.0.1"), "{}", reply.body);
+        assert!(reply.body.contains("<RequestId>"), "{}", reply.body);
+        http::assert_probes_answer(&server).await;
+    }
+    // The back-off keeps the down IdP from being asked on every request.
+    assert!(
+        down.discovery_requests() <= 2,
+        "{} discovery requests",
+        down.discovery_requests()
+    );
+
+    // The other provider is unaffected.
+    let reply = http::assume(&server, &other.sign(&claims(other.issuer(), unix_now()))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_hanging_jwks_times_out_while_the_server_answers_others() {
+    let slow = TestIdp::start().await;
+    let other = TestIdp::start().await;
+    slow.pause();
+    let svc = service(vec![
+        provider("slow", slow.issuer(), "1s"),
+        provider("other", other.issuer(), "5s"),
+    ]);
+    let server = std::sync::Arc::new(http::server(svc));
+
+    let started = Instant::now();
+    let hanging = {
+        let server = server.clone();
+        let token = slow.sign(&claims(slow.issuer(), unix_now()));
+        tokio::spawn(async move { http::assume(&server, &token).await })
+    };
+    // While that request waits on the IdP, the same worker serves everything else.
+    let reply = http::assume(&server, &other.sign(&claims(other.issuer(), unix_now()))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    http::assert_probes_answer(&server).await;
+    assert!(!hanging.is_finished(), "the slow fetch is still in flight");
+
+    let reply = tokio::time::timeout(Duration::from_secs(15), hanging)
+        .await
+        .expect("bounded by httpTimeout")
+        .expect("task");
+    let elapsed = started.elapsed();
+    eprintln!("hanging JWKS over HTTP: {} after {elapsed:?}", reply.code());
+    assert_eq!(
+        (reply.status, reply.code()),
+        (400, "IDPCommunicationError"),
+        "{}",
+        reply.body
+    );
+    slow.resume();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_unknown_kid_flood_costs_one_jwks_fetch() {
+    let idp = TestIdp::start().await;
+    let svc = service(vec![provider("corp", idp.issuer(), "2s")]);
+    let server = std::sync::Arc::new(http::server(svc));
+    let reply = http::assume(&server, &idp.sign(&claims(idp.issuer(), unix_now()))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(idp.jwks_requests(), 1);
+
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let server = server.clone();
+        let token = idp.sign_with(
+            "RS256",
+            Some(&random_kid()),
+            &claims(idp.issuer(), unix_now()),
+        );
+        tasks.push(tokio::spawn(
+            async move { http::assume(&server, &token).await },
+        ));
+    }
+    for task in tasks {
+        let reply = task.await.expect("task");
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "InvalidIdentityToken"),
+            "{}",
+            reply.body
+        );
+    }
+    assert_eq!(idp.jwks_requests(), 2, "one refetch for 100 unknown kids");
+    let reply = http::assume(&server, &idp.sign(&claims(idp.issuer(), unix_now()))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
