@@ -1217,6 +1217,35 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             "-",
         ),
         case(
+            "10 000 parameters in the query string",
+            get_query(&{
+                let mut query = b"Action=GetCallerIdentity".to_vec();
+                for i in 0..10_000u32 {
+                    query.extend_from_slice(format!("&{i:x}").as_bytes());
+                }
+                query
+            }),
+            403,
+            "MissingAuthenticationToken",
+        ),
+        case(
+            "one header of 1 MiB",
+            http("GET", b"/healthz", &[("X-Big", &"b".repeat(1 << 20))], b""),
+            431,
+            "-",
+        ),
+        case(
+            "500 headers",
+            http(
+                "GET",
+                b"/healthz",
+                &(0..500).map(|_| ("X-Many", "1")).collect::<Vec<_>>(),
+                b"",
+            ),
+            431,
+            "-",
+        ),
+        case(
             "garbage request line",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec(),
             400,
@@ -1279,11 +1308,15 @@ async fn assert_healthy(server: &TestServer, after: &str) {
 
 /// Resident set size of this process (the server runs in it), in KiB.
 fn rss_kib() -> u64 {
+    proc_status_kib("VmRSS:")
+}
+
+fn proc_status_kib(field: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS");
+        .find(|l| l.starts_with(field))
+        .expect("field");
     line.split_whitespace()
         .nth(1)
         .and_then(|n| n.parse().ok())
@@ -1361,8 +1394,9 @@ async fn hostile_requests_get_aws_errors_and_memory_returns_to_baseline() {
     }
     let after = rss_kib();
     eprintln!(
-        "hostile: {count} requests; VmRSS baseline {baseline} KiB, after {after} KiB (delta {} KiB)",
-        after as i64 - baseline as i64
+        "hostile: {count} requests; VmRSS baseline {baseline} KiB, after {after} KiB (delta {} KiB), peak VmHWM {} KiB",
+        after as i64 - baseline as i64,
+        proc_status_kib("VmHWM:")
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(
