@@ -555,3 +555,118 @@ async fn http_unknown_kid_flood_costs_one_jwks_fetch() {
 fn unix_now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
+
+// ---------------------------------------------------------------------------------------------
+// The `stsd serve` binary itself.
+
+/// `stsd serve` on an ephemeral port, killed when dropped.
+struct Binary(std::process::Child);
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary on `providers` and returns it with its base URL, read from the JSON
+/// "listening" log line.
+fn serve_binary(dir: &std::path::Path, providers: Vec<Value>) -> (Binary, String) {
+    use std::io::BufRead;
+    let file = json!({
+        "sts": {"issuer": "test-sts", "signingKey": KEY_B64},
+        "providers": providers,
+        "roles": [{"roleName": "Reader", "attachedPolicies": [],
+            "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Federated": "*"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
+    });
+    let path = dir.join("iam.json");
+    std::fs::write(&path, file.to_string()).expect("write config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stsd"))
+        .env_remove("STSD_LISTEN")
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--config")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn stsd");
+    let stderr = child.stderr.take().expect("stderr");
+    let binary = Binary(child);
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        let Ok(line) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if line["fields"]["message"] == "listening" {
+            addr = line["fields"]["addr"].as_str().map(str::to_owned);
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    (
+        binary,
+        format!("http://{}", addr.expect("a listening line")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_starts_ready_with_the_idp_down_and_prefetches_keys_of_those_up() {
+    let down = TestIdp::start().await;
+    let up = TestIdp::start().await;
+    down.set_down(true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_stsd, base) = serve_binary(
+        dir.path(),
+        vec![
+            provider("corp", down.issuer(), "1s"),
+            provider("other", up.issuer(), "1s"),
+        ],
+    );
+    for path in ["/healthz", "/readyz"] {
+        let status = reqwest::get(format!("{base}{path}"))
+            .await
+            .expect("probe")
+            .status();
+        assert_eq!(status, 200, "{path} with an IdP down");
+    }
+
+    // Keys are fetched at start, before any request needs them. Bounded wait: the assertion
+    // is on the count, the loop only gives the background fetch time to happen.
+    for _ in 0..200 {
+        if up.jwks_requests() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(up.jwks_requests(), 1, "prefetched at start");
+    assert_eq!(down.discovery_requests(), 1, "tried once at start");
+
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("Action", "AssumeRoleWithWebIdentity")
+        .append_pair("RoleArn", ROLE_ARN)
+        .append_pair("RoleSessionName", "binary")
+        .append_pair(
+            "WebIdentityToken",
+            &down.sign(&claims(down.issuer(), unix_now())),
+        )
+        .finish();
+    let response = reqwest::Client::new()
+        .post(&base)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.expect("body");
+    assert!(
+        text.contains("<Code>IDPCommunicationError</Code>"),
+        "{text}"
+    );
+    // Inside the back-off window the down IdP is not asked again.
+    assert_eq!(down.discovery_requests(), 1);
+    assert_eq!(up.jwks_requests(), 1);
+}
