@@ -312,6 +312,9 @@ pub async fn serve_with(
     if let Some(reloader) = reloader {
         reload::spawn(state.clone(), reloader);
     }
+    // Keys are fetched in the background so the first request does not wait for them; an
+    // unreachable IdP only delays its own tokens, never readiness.
+    state.service().start();
     state.set_ready(true);
     let scheme = if settings.tls.is_some() {
         "https"
