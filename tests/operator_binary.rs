@@ -101,6 +101,18 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Sends SIGTERM and waits for the process to exit.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.child.wait().unwrap()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -178,7 +190,9 @@ async fn admin_listener_takes_the_operator_endpoints() {
         metrics.contains(r#"stsd_requests_total{action="GetCallerIdentity","#),
         "{metrics}"
     );
-    server.stop();
+    // One SIGTERM stops both listeners.
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test]
