@@ -73,9 +73,12 @@ impl Server {
         let mut public = None;
         let mut admin = None;
         while public.is_none() || (expect_admin && admin.is_none()) {
-            let (message, url) = rx
-                .recv_timeout(std::time::Duration::from_secs(30))
-                .expect("stsd did not report its listeners");
+            let Ok((message, url)) = rx.recv_timeout(std::time::Duration::from_secs(30)) else {
+                // Not left running after the test fails.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("stsd did not report its listeners");
+            };
             if message == "listening" {
                 public = Some(url);
             } else {
