@@ -201,6 +201,23 @@ async fn session_token_of_another_issuer_is_wrong_issuer() {
 }
 
 #[tokio::test]
+async fn session_token_signed_with_another_key_is_unknown_key() {
+    let mut other = providers_config();
+    other["sts"]["signingKey"] = json!("YW5vdGhlci1zaWduaW5nLWtleS0zMi1ieXRlcy1sb25nIQ==");
+    other["providers"] = json!([{"name": "mock", "type": "mock",
+        "config": {"issuer": "https://mock.example", "clientId": "c"}}]);
+    other["roles"] = json!([{"roleName": "DevRole", "roleArn": DEV_ROLE, "attachedPolicies": [],
+        "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"Federated": "mock"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}}]);
+    let issuing = TestServer::start_with_config(&other);
+    let (_, _, token) = assume(&issuing).await;
+    let checking = TestServer::start();
+    let (status, body) = validate(&checking, &json!({"sessionToken": token})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"valid": false, "reason": "unknown-key"}));
+}
+
+#[tokio::test]
 async fn web_identity_dry_run() {
     let server = TestServer::start();
     let (status, body) = validate(
