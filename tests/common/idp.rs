@@ -4,6 +4,9 @@
 //! HTTP/1.1 on an ephemeral port, signs tokens with keys generated at start (RSA 2048 for
 //! RS*/PS*, EC P-256 for ES256, Ed25519 for EdDSA), and lets a test rotate keys, count requests,
 //! require a bearer token, slow responses down or answer 503 as if down.
+//!
+//! `TestIdp::start_https().await` serves the same over TLS with a certificate for 127.0.0.1
+//! signed by a test CA generated at start; [`TestIdp::ca_cert_path`] is that CA as a PEM file.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,8 +20,8 @@ use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jwk::{Jwk, KeyPair as _};
 use josekit::jws::{EdDSA, JwsSigner, ES256, HS256, PS256, PS384, PS512, RS256, RS384, RS512};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use stsd::config::{ClaimsMapping, OidcSettings, ProviderKind, ProviderSpec};
@@ -105,6 +108,8 @@ pub struct TestIdp {
     issuer: String,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
+    /// HTTPS mode: the CA that signed the server certificate, kept on disk while the IdP runs.
+    ca: Option<(TestCa, tempfile::TempDir)>,
 }
 
 impl Drop for TestIdp {
@@ -115,15 +120,29 @@ impl Drop for TestIdp {
 
 impl TestIdp {
     pub async fn start() -> Self {
-        Self::start_on("127.0.0.1:0".parse().expect("loopback address")).await
+        Self::serve(Self::loopback(), None).await
     }
 
     /// Serves on a chosen address, e.g. a port reserved earlier so that a configuration can
     /// name the issuer before it is up.
     pub async fn start_on(addr: std::net::SocketAddr) -> Self {
+        Self::serve(addr, None).await
+    }
+
+    /// The issuer over HTTPS, its certificate (for 127.0.0.1) signed by a fresh test CA.
+    pub async fn start_https() -> Self {
+        Self::serve(Self::loopback(), Some(TestCa::generate("stsd test CA"))).await
+    }
+
+    fn loopback() -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+    }
+
+    async fn serve(addr: std::net::SocketAddr, ca: Option<TestCa>) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let issuer = format!("http://{addr}");
+        let scheme = if ca.is_some() { "https" } else { "http" };
+        let issuer = format!("{scheme}://{addr}");
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 generation: 1,
@@ -142,12 +161,33 @@ impl TestIdp {
             delay_ms: AtomicU64::new(0),
             paused: tokio::sync::watch::channel(false).0,
         });
-        let server = tokio::spawn(serve(listener, issuer.clone(), shared.clone()));
+        let acceptor = ca.as_ref().map(|ca| {
+            let (cert, key) = ca.issue_for_loopback();
+            tls_acceptor(&cert, &key)
+        });
+        let server = tokio::spawn(serve(listener, acceptor, issuer.clone(), shared.clone()));
+        let ca = ca.map(|ca| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            std::fs::write(dir.path().join("ca.pem"), ca.cert_pem()).expect("write CA");
+            (ca, dir)
+        });
         Self {
             issuer,
             shared,
             server,
+            ca,
         }
+    }
+
+    /// HTTPS mode: the PEM file of the CA that signed the server certificate.
+    pub fn ca_cert_path(&self) -> std::path::PathBuf {
+        let (_, dir) = self.ca.as_ref().expect("an HTTPS TestIdp");
+        dir.path().join("ca.pem")
+    }
+
+    /// HTTPS mode: the CA certificate as PEM.
+    pub fn ca_cert_pem(&self) -> Vec<u8> {
+        self.ca.as_ref().expect("an HTTPS TestIdp").0.cert_pem()
     }
 
     /// `http://127.0.0.1:<port>`, the `iss` of the tokens it signs.
@@ -379,20 +419,37 @@ fn jwks_document(state: &State) -> Value {
     json!({ "keys": keys })
 }
 
-async fn serve(listener: TcpListener, issuer: String, shared: Arc<Shared>) {
+async fn serve(
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    issuer: String,
+    shared: Arc<Shared>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let issuer = issuer.clone();
         let shared = shared.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let _ = handle(stream, &issuer, &shared).await;
+            let _ = match acceptor {
+                // A client that rejects the certificate ends the handshake; nothing to answer.
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(tls) => handle(tls, &issuer, &shared).await,
+                    Err(_) => Ok(()),
+                },
+                None => handle(stream, &issuer, &shared).await,
+            };
         });
     }
 }
 
-async fn handle(mut stream: TcpStream, issuer: &str, shared: &Shared) -> std::io::Result<()> {
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    issuer: &str,
+    shared: &Shared,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 2048];
     while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -463,4 +520,137 @@ async fn handle(mut stream: TcpStream, issuer: &str, shared: &Shared) -> std::io
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// A certificate authority for tests: an EC P-256 key and a self-signed CA certificate, which
+/// signs server certificates for 127.0.0.1.
+pub struct TestCa {
+    key: openssl::pkey::PKey<openssl::pkey::Private>,
+    cert: openssl::x509::X509,
+}
+
+impl TestCa {
+    pub fn generate(common_name: &str) -> Self {
+        use openssl::x509::extension::{BasicConstraints, KeyUsage};
+
+        let key = ec_key();
+        let name = x509_name(common_name);
+        let mut cert = cert_builder(&key, &name);
+        cert.append_extension(BasicConstraints::new().critical().ca().build().expect("bc"))
+            .expect("basic constraints");
+        cert.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .expect("ku"),
+        )
+        .expect("key usage");
+        cert.sign(&key, openssl::hash::MessageDigest::sha256())
+            .expect("sign CA");
+        Self {
+            key,
+            cert: cert.build(),
+        }
+    }
+
+    pub fn cert_pem(&self) -> Vec<u8> {
+        self.cert.to_pem().expect("CA PEM")
+    }
+
+    /// A leaf certificate for IP 127.0.0.1 signed by this CA, as (certificate chain PEM with the
+    /// leaf first, PKCS#8 private key PEM). `common_name` tells certificates apart in tests.
+    pub fn issue(&self, common_name: &str) -> (Vec<u8>, Vec<u8>) {
+        use openssl::x509::extension::{ExtendedKeyUsage, SubjectAlternativeName};
+
+        let key = ec_key();
+        let mut cert = cert_builder(&key, &x509_name(common_name));
+        cert.set_issuer_name(self.cert.subject_name())
+            .expect("issuer name");
+        let san = SubjectAlternativeName::new()
+            .ip("127.0.0.1")
+            .build(&cert.x509v3_context(Some(&self.cert), None))
+            .expect("san");
+        cert.append_extension(san).expect("san");
+        cert.append_extension(ExtendedKeyUsage::new().server_auth().build().expect("eku"))
+            .expect("eku");
+        cert.sign(&self.key, openssl::hash::MessageDigest::sha256())
+            .expect("sign leaf");
+        let mut chain = cert.build().to_pem().expect("leaf PEM");
+        chain.extend_from_slice(&self.cert_pem());
+        (chain, key.private_key_to_pem_pkcs8().expect("key PEM"))
+    }
+
+    fn issue_for_loopback(&self) -> (Vec<u8>, Vec<u8>) {
+        self.issue("127.0.0.1")
+    }
+}
+
+fn ec_key() -> openssl::pkey::PKey<openssl::pkey::Private> {
+    use openssl::ec::{EcGroup, EcKey};
+    let group = EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).expect("P-256");
+    openssl::pkey::PKey::from_ec_key(EcKey::generate(&group).expect("EC key")).expect("pkey")
+}
+
+fn x509_name(common_name: &str) -> openssl::x509::X509Name {
+    let mut name = openssl::x509::X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", common_name).expect("CN");
+    name.build()
+}
+
+/// A v3 certificate with a random serial, valid from yesterday for two days, subject and
+/// issuer `name`; the caller adds extensions, may change the issuer, and signs.
+fn cert_builder(
+    key: &openssl::pkey::PKey<openssl::pkey::Private>,
+    name: &openssl::x509::X509NameRef,
+) -> openssl::x509::X509Builder {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::{BigNum, MsbOption};
+
+    let mut cert = openssl::x509::X509Builder::new().expect("builder");
+    cert.set_version(2).expect("v3");
+    let mut serial = BigNum::new().expect("bn");
+    serial
+        .rand(120, MsbOption::MAYBE_ZERO, false)
+        .expect("serial");
+    cert.set_serial_number(&serial.to_asn1_integer().expect("serial"))
+        .expect("serial");
+    cert.set_subject_name(name).expect("subject");
+    cert.set_issuer_name(name).expect("issuer");
+    cert.set_pubkey(key).expect("pubkey");
+    let yesterday = Asn1Time::from_unix(
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+                .as_secs(),
+        )
+        .expect("time")
+            - 86_400,
+    )
+    .expect("not before");
+    cert.set_not_before(&yesterday).expect("not before");
+    cert.set_not_after(&Asn1Time::days_from_now(2).expect("days"))
+        .expect("not after");
+    cert
+}
+
+fn tls_acceptor(chain_pem: &[u8], key_pem: &[u8]) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let certs = CertificateDer::pem_slice_iter(chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificate PEM");
+    let key = PrivateKeyDer::from_pem_slice(key_pem).expect("key PEM");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("protocol versions")
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .expect("server config");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
