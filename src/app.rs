@@ -272,8 +272,6 @@ pub async fn serve_with(
 ) -> io::Result<()> {
     let metrics = Metrics::new().map_err(io::Error::other)?;
     let state = web::Data::new(AppState::new(service, settings.clone(), metrics));
-    // Fetch every provider's keys in the background, so first requests need not wait for them.
-    state.service().start();
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let state = app_state.clone();
