@@ -168,6 +168,44 @@ async fn rotated_key_is_accepted_after_exactly_one_refetch() {
     assert_eq!(idp.discovery_requests(), 1);
 }
 
+#[tokio::test]
+async fn rotated_kid_while_the_idp_is_down_is_a_communication_error() {
+    let idp = TestIdp::start().await;
+    let svc = service(vec![provider("corp", idp.issuer(), "2s")]);
+    assume(&svc, &idp.sign(&claims(idp.issuer(), NOW)), NOW)
+        .await
+        .expect("keys cached");
+
+    // The IdP rotates and becomes unreachable: the new kid is not cached and cannot be fetched.
+    // That is the IdP's outage, not a bad token (SDKs retry IDPCommunicationError).
+    idp.rotate();
+    idp.set_down(true);
+    let rotated = idp.sign(&claims(idp.issuer(), NOW));
+    let err = refused(&svc, &rotated, NOW + 1).await;
+    assert_eq!(err.aws_code(), "IDPCommunicationError", "{err}");
+    assert_eq!(idp.jwks_requests(), 2);
+    // Inside the back-off window, without asking the IdP again.
+    let err = refused(&svc, &rotated, NOW + 10).await;
+    assert_eq!(err.aws_code(), "IDPCommunicationError", "{err}");
+    assert_eq!(idp.jwks_requests(), 2);
+
+    idp.set_down(false);
+    assume(&svc, &rotated, NOW + 31)
+        .await
+        .expect("fetched once the IdP is back");
+    assert_eq!(idp.jwks_requests(), 3);
+    // A kid the reachable IdP does not publish stays an invalid token.
+    let bogus = idp.sign_with("RS256", Some("nobody"), &claims(idp.issuer(), NOW));
+    let err = refused(&svc, &bogus, NOW + 70).await;
+    assert_eq!(err.aws_code(), "InvalidIdentityToken", "{err}");
+    let err = refused(&svc, &bogus, NOW + 75).await;
+    assert_eq!(
+        err.aws_code(),
+        "InvalidIdentityToken",
+        "rate-limited: {err}"
+    );
+}
+
 fn random_kid() -> String {
     format!("kid-{:016x}", rand::random::<u64>())
 }
