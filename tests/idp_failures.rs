@@ -290,6 +290,31 @@ async fn hanging_jwks_times_out_while_other_providers_answer() {
     slow.resume();
 }
 
+#[tokio::test]
+async fn hanging_refresh_falls_back_to_the_last_good_keys() {
+    let idp = TestIdp::start().await;
+    let svc = service(vec![provider("corp", idp.issuer(), "1s")]);
+    assume(&svc, &idp.sign(&claims(idp.issuer(), NOW)), NOW)
+        .await
+        .expect("keys cached");
+    idp.pause();
+
+    // An hour later the keys are due for a refresh that hangs: after httpTimeout the stale keys
+    // verify the token rather than failing it.
+    let later = NOW + 3600;
+    let token = idp.sign(&claims(idp.issuer(), later));
+    let out = tokio::time::timeout(Duration::from_secs(15), assume(&svc, &token, later))
+        .await
+        .expect("bounded by httpTimeout")
+        .expect("stale keys");
+    assert_eq!(out.subject, "user-1");
+    assert_eq!(idp.jwks_requests(), 2);
+    // Within the back-off window nobody waits for the hanging IdP again.
+    assume(&svc, &token, later + 1).await.expect("stale keys");
+    assert_eq!(idp.jwks_requests(), 2);
+    idp.resume();
+}
+
 /// What a hand-rolled IdP answers on every path.
 #[derive(Clone, Copy, Debug)]
 enum Broken {
