@@ -91,6 +91,15 @@ fn post_json(body: &[u8]) -> Vec<u8> {
     )
 }
 
+fn post_validate(body: &[u8]) -> Vec<u8> {
+    http(
+        "POST",
+        b"/sts/validate-token",
+        &[("Content-Type", "application/json")],
+        body,
+    )
+}
+
 fn encode(pairs: &[(&str, &str)]) -> Vec<u8> {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
@@ -183,8 +192,9 @@ struct Case {
     name: &'static str,
     request: Vec<u8>,
     status: u16,
-    /// The AWS `Code`; `""` for a success, `"-"` for a refusal by the HTTP parser itself
-    /// (the request never reaches stsd's handlers, so there is no AWS body to check).
+    /// The AWS `Code`; `""` for a success, `"valid:false"` for the operator endpoint's verdict,
+    /// `"-"` for a refusal by the HTTP parser itself (the request never reaches stsd's
+    /// handlers, so there is no AWS body to check).
     code: &'static str,
 }
 
@@ -1057,6 +1067,57 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             400,
             "ValidationError",
         ),
+        // --- operator dry run and session-token inspection
+        case(
+            "validate-token: session token with alg none",
+            post_validate(
+                json!({"sessionToken": format!("{}.{}.", b64(r#"{"alg":"none"}"#),
+                    session.token.split('.').nth(1).unwrap_or_default())})
+                .to_string()
+                .as_bytes(),
+            ),
+            200,
+            "valid:false",
+        ),
+        case(
+            "validate-token: web identity token keyed with the public key",
+            post_validate(
+                json!({"webIdentityToken": idp.sign_hs256(&idp.rsa_public_pem(), Some(&rsa), &good),
+                       "roleArn": ROLE_ARN})
+                .to_string()
+                .as_bytes(),
+            ),
+            200,
+            "valid:false",
+        ),
+        case(
+            "validate-token: 20 001-character session token",
+            post_validate(json!({"sessionToken": "a".repeat(20_001)}).to_string().as_bytes()),
+            200,
+            "valid:false",
+        ),
+        case(
+            "validate-token: nested 10 000 deep",
+            post_validate(nested(10_000).as_bytes()),
+            400,
+            "ValidationError",
+        ),
+        case(
+            "validate-token: token as a number",
+            post_validate(br#"{"sessionToken": 12345}"#),
+            400,
+            "ValidationError",
+        ),
+        case(
+            "validate-token: 1 MiB body",
+            post_validate(&{
+                let mut body = br#"{"sessionToken":""#.to_vec();
+                body.resize(1 << 20, b'x');
+                body
+            }),
+            413,
+            "RequestEntityTooLarge",
+        ),
         // --- HTTP surface
         case(
             "unknown path with traversal",
@@ -1330,6 +1391,15 @@ async fn run_case(server: &TestServer, case: &Case, secrets: &[&str]) -> Result<
         "" => (answer.status == 200 && answer.body.contains("<Credentials>"))
             .then_some(())
             .ok_or_else(|| format!("expected success, got {} {code:?}", answer.status)),
+        "valid:false" => (answer.status == 200
+            && answer.body.replace(' ', "").contains("\"valid\":false"))
+        .then_some(())
+        .ok_or_else(|| {
+            format!(
+                "expected valid:false, got {} {}",
+                answer.status, answer.body
+            )
+        }),
         "-" => (answer.status == case.status)
             .then_some(())
             .ok_or_else(|| format!("expected HTTP {}, got {}", case.status, answer.status)),
