@@ -131,7 +131,8 @@ fn assume_with(token: &str, overrides: &[(&str, &str)]) -> Vec<u8> {
     post_form(&encode(&pairs))
 }
 
-/// The same, with one parameter's already-encoded bytes appended verbatim.
+/// The same without `RoleSessionName`, plus one already-encoded pair appended verbatim (usually
+/// a hostile `RoleSessionName`).
 fn assume_raw(token: &str, raw_pair: &[u8]) -> Vec<u8> {
     let mut body = encode(&[
         ("Action", "AssumeRoleWithWebIdentity"),
