@@ -48,10 +48,7 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
 }
 
 /// [`server_config`] with the files checked every `interval`.
-pub fn server_config_watching(
-    files: &TlsFiles,
-    interval: Duration,
-) -> Result<ServerConfig, TlsError> {
+fn server_config_watching(files: &TlsFiles, interval: Duration) -> Result<ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let resolver = Arc::new(ReloadingCert::load(files.clone(), provider.clone())?);
     watch(&resolver, interval);
@@ -62,7 +59,7 @@ pub fn server_config_watching(
 }
 
 /// The current certificate and key, swapped whole when the files change.
-pub struct ReloadingCert {
+struct ReloadingCert {
     files: TlsFiles,
     provider: Arc<CryptoProvider>,
     current: ArcSwap<CertifiedKey>,
@@ -73,7 +70,7 @@ pub struct ReloadingCert {
 
 impl ReloadingCert {
     /// Reads the files; the pair must be usable (the key matching the leaf certificate).
-    pub fn load(files: TlsFiles, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
+    fn load(files: TlsFiles, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
         let (cert, key) = read_files(&files)?;
         let seen = digest(&cert, &key);
         let certified = certified_key(&files, &cert, &key, &provider)?;
@@ -87,7 +84,7 @@ impl ReloadingCert {
 
     /// Reads the files again and takes them if their content changed and they form a usable
     /// pair. `Ok(true)` when a new certificate was taken; on an error the current one stays.
-    pub fn refresh(&self) -> Result<bool, TlsError> {
+    fn refresh(&self) -> Result<bool, TlsError> {
         let (cert, key) = read_files(&self.files)?;
         let now = digest(&cert, &key);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -103,7 +100,8 @@ impl ReloadingCert {
     }
 
     /// The certificate chain now presented, leaf first.
-    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+    #[cfg(test)]
+    fn chain(&self) -> Vec<CertificateDer<'static>> {
         self.current.load().cert.clone()
     }
 }
