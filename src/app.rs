@@ -35,6 +35,9 @@ pub struct HttpSettings {
     pub shutdown_timeout: Duration,
     /// Serve HTTPS with these files instead of plain HTTP.
     pub tls: Option<tls::TlsFiles>,
+    /// A second listener for `/metrics` and the `/sts/…` operator endpoints; when set, the main
+    /// listener no longer serves them.
+    pub admin_listen: Option<String>,
 }
 
 impl HttpSettings {
@@ -51,6 +54,7 @@ impl Default for HttpSettings {
             body_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
             tls: None,
+            admin_listen: None,
         }
     }
 }
@@ -91,45 +95,94 @@ impl AppState {
 
 /// Registers every route. Used by [`serve`] and by the integration tests, so both run the same app.
 /// Everything sits in one scope so that the request-context middleware also wraps the 404 and 405
-/// fallbacks.
+/// fallbacks. With an admin listener configured, the operator endpoints are left out here and
+/// served by [`configure_admin`] instead.
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
+    let operator_here = state.settings.admin_listen.is_none();
     cfg.app_data(state).service(
         web::scope("")
             .wrap(from_fn(request_context))
-            .service(
-                web::resource("/")
-                    .name("query")
-                    .route(web::post().to(handlers::query))
-                    .route(web::get().to(handlers::query))
-                    .default_service(web::to(api::method_not_allowed)),
-            )
-            .service(
-                web::resource("/sts/assume-role-with-web-identity")
-                    .name("assume-role-json")
-                    .route(web::post().to(handlers::assume_role_json))
-                    .default_service(web::to(api::method_not_allowed_json)),
-            )
-            .service(
-                web::resource("/metrics")
-                    .name("metrics")
-                    .route(web::get().to(operator::metrics::metrics))
-                    .default_service(web::to(api::method_not_allowed)),
-            )
-            .service(
-                web::resource("/healthz")
-                    .name("healthz")
-                    .route(web::get().to(operator::health::healthz))
-                    .route(web::head().to(operator::health::healthz))
-                    .default_service(web::to(api::method_not_allowed)),
-            )
-            .service(
-                web::resource("/readyz")
-                    .name("readyz")
-                    .route(web::get().to(operator::health::readyz))
-                    .route(web::head().to(operator::health::readyz))
-                    .default_service(web::to(api::method_not_allowed)),
-            )
+            .configure(sts_routes)
+            .configure(|cfg| {
+                if operator_here {
+                    operator_routes(cfg);
+                }
+            })
+            .configure(health_routes)
             .default_service(web::to(api::not_found)),
+    );
+}
+
+/// The routes of the admin listener (`--admin-listen`): the operator endpoints and the probes.
+pub fn configure_admin(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
+    cfg.app_data(state).service(
+        web::scope("")
+            .wrap(from_fn(request_context))
+            .configure(operator_routes)
+            .configure(health_routes)
+            .default_service(web::to(api::not_found)),
+    );
+}
+
+fn sts_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/")
+            .name("query")
+            .route(web::post().to(handlers::query))
+            .route(web::get().to(handlers::query))
+            .default_service(web::to(api::method_not_allowed)),
+    )
+    .service(
+        web::resource("/sts/assume-role-with-web-identity")
+            .name("assume-role-json")
+            .route(web::post().to(handlers::assume_role_json))
+            .default_service(web::to(api::method_not_allowed_json)),
+    );
+}
+
+/// What an operator may want kept off the public listener: metrics and the inspection endpoints.
+fn operator_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/metrics")
+            .name("metrics")
+            .route(web::get().to(operator::metrics::metrics))
+            .default_service(web::to(api::method_not_allowed)),
+    )
+    .service(
+        web::resource("/sts/providers")
+            .name("providers")
+            .route(web::get().to(operator::providers::providers))
+            .default_service(web::to(api::method_not_allowed_json)),
+    )
+    .service(
+        web::resource("/sts/validate-token")
+            .name("validate-token")
+            .route(web::post().to(operator::validate::validate_token))
+            .default_service(web::to(api::method_not_allowed_json)),
+    )
+    .service(
+        web::resource("/sts/sessions/count")
+            .name("sessions-count")
+            .route(web::get().to(operator::sessions::count))
+            .default_service(web::to(api::method_not_allowed_json)),
+    );
+}
+
+/// Probes answer on every listener: a kubelet may be pointed at either.
+fn health_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/healthz")
+            .name("healthz")
+            .route(web::get().to(operator::health::healthz))
+            .route(web::head().to(operator::health::healthz))
+            .default_service(web::to(api::method_not_allowed)),
+    )
+    .service(
+        web::resource("/readyz")
+            .name("readyz")
+            .route(web::get().to(operator::health::readyz))
+            .route(web::head().to(operator::health::readyz))
+            .default_service(web::to(api::method_not_allowed)),
     );
 }
 
@@ -232,11 +285,36 @@ pub async fn serve_with(
         }
         None => server.bind(&settings.listen)?,
     };
+    let admin = match &settings.admin_listen {
+        Some(listen) => {
+            let admin_state = state.clone();
+            // Scrapes and operator calls are light; one worker keeps the process small.
+            let admin = HttpServer::new(move || {
+                let state = admin_state.clone();
+                App::new().configure(move |cfg| configure_admin(cfg, state))
+            })
+            .workers(1)
+            .shutdown_timeout(settings.shutdown_timeout.as_secs());
+            Some(match &settings.tls {
+                Some(files) => {
+                    let config = tls::server_config(files).map_err(io::Error::other)?;
+                    admin.bind_rustls_0_23(listen, config)?
+                }
+                None => admin.bind(listen)?,
+            })
+        }
+        None => None,
+    };
     let addrs: Vec<SocketAddr> = server.addrs();
+    let admin_addrs: Vec<SocketAddr> = admin.as_ref().map(HttpServer::addrs).unwrap_or_default();
     let server = server.run();
+    let admin = admin.map(HttpServer::run);
     if let Some(reloader) = reloader {
         reload::spawn(state.clone(), reloader);
     }
+    // Keys are fetched in the background so the first request does not wait for them; an
+    // unreachable IdP only delays its own tokens, never readiness.
+    state.service().start();
     state.set_ready(true);
     let scheme = if settings.tls.is_some() {
         "https"
@@ -246,8 +324,18 @@ pub async fn serve_with(
     for addr in &addrs {
         tracing::info!(%addr, scheme, "listening");
     }
+    for addr in &admin_addrs {
+        tracing::info!(%addr, scheme, "admin listening");
+    }
     on_listening(&addrs);
-    server.await
+    match admin {
+        // Both servers stop on the same SIGTERM/SIGINT.
+        Some(admin) => {
+            let (public, admin) = tokio::join!(server, admin);
+            public.and(admin)
+        }
+        None => server.await,
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +392,69 @@ mod tests {
         let res =
             test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
         assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    #[actix_web::test]
+    async fn an_admin_listener_takes_the_operator_routes() {
+        let settings = HttpSettings {
+            admin_listen: Some("127.0.0.1:0".into()),
+            ..HttpSettings::default()
+        };
+        let state = web::Data::new(AppState::new(
+            test_service(),
+            settings,
+            Metrics::new().unwrap(),
+        ));
+        state.set_ready(true);
+        let public = {
+            let state = state.clone();
+            test::init_service(App::new().configure(move |cfg| configure(cfg, state))).await
+        };
+        let admin = {
+            let state = state.clone();
+            test::init_service(App::new().configure(move |cfg| configure_admin(cfg, state))).await
+        };
+        for path in ["/metrics", "/sts/providers", "/sts/sessions/count"] {
+            let res =
+                test::call_service(&public, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "public {path}");
+            let res =
+                test::call_service(&admin, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status(), StatusCode::OK, "admin {path}");
+        }
+        let validate = || {
+            test::TestRequest::post()
+                .uri("/sts/validate-token")
+                .set_payload(r#"{"sessionToken":"x"}"#)
+                .to_request()
+        };
+        let res = test::call_service(&public, validate()).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let res = test::call_service(&admin, validate()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        for path in ["/healthz", "/readyz"] {
+            for app in [&public, &admin] {
+                let res =
+                    test::call_service(app, test::TestRequest::get().uri(path).to_request()).await;
+                assert_eq!(res.status(), StatusCode::OK, "{path}");
+            }
+        }
+        let res = test::call_service(&admin, test::TestRequest::get().uri("/").to_request()).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::NOT_FOUND,
+            "no STS API on the admin listener"
+        );
+    }
+
+    #[actix_web::test]
+    async fn without_an_admin_listener_everything_is_public() {
+        let app = test::init_service(App::new().configure(|cfg| configure(cfg, state()))).await;
+        for path in ["/metrics", "/sts/providers", "/sts/sessions/count"] {
+            let res =
+                test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+        }
     }
 
     #[actix_web::test]

@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// Address to listen on [default: 0.0.0.0:8090; with --dev 127.0.0.1:8090].
     #[arg(long, env = "STSD_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Serve /metrics and the /sts/providers, /sts/validate-token, /sts/sessions/count operator
+    /// endpoints only on this address (the main listener then answers 404 for them).
+    #[arg(long, env = "STSD_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
     /// Accept a config with an enabled `mock` provider (implied by --dev). Never in production.
     #[arg(long)]
     pub allow_mock_providers: bool,
@@ -172,6 +176,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     let settings = HttpSettings {
         listen: args.listen.unwrap_or_else(|| default_listen.to_owned()),
         tls,
+        admin_listen: args.admin_listen,
         ..HttpSettings::default()
     };
     let dev = args.dev;
@@ -407,6 +412,16 @@ mod tests {
         assert!(parse(&["serve", "--dev", "--tls-key", "k.pem"]).is_err());
         let cli = parse(&["--dev", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
         assert_eq!(cli.serve.tls_cert.as_deref(), Some(Path::new("c.pem")));
+    }
+
+    #[test]
+    fn admin_listen_is_optional() {
+        assert!(parse(&["--dev"]).unwrap().serve.admin_listen.is_none());
+        let cli = parse(&["serve", "--dev", "--admin-listen", "127.0.0.1:9091"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("expected serve")
+        };
+        assert_eq!(args.admin_listen.as_deref(), Some("127.0.0.1:9091"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Prometheus metric names (DESIGN.md §8) and the registry `/metrics` exposes. Labels come only
 //! from bounded sets: action names, error codes, configured provider names, fixed results.
 
+use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -17,18 +19,42 @@ pub const PROVIDERS: &str = "stsd_providers";
 pub const NO_ACTION: &str = "none";
 /// The `code` label of a successful request.
 pub const CODE_OK: &str = "OK";
+/// `result` label values of `jwks_fetch_total` and `config_reloads_total`.
+pub const RESULT_SUCCESS: &str = "success";
+pub const RESULT_FAILURE: &str = "failure";
+/// `state` label values of `providers`.
+pub const STATE_ENABLED: &str = "enabled";
+pub const STATE_DISABLED: &str = "disabled";
+
+/// What the provider-derived metrics need to know about one configured provider, read from the
+/// running configuration at scrape time so that a reload never leaves a stale series behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSample {
+    pub name: String,
+    pub enabled: bool,
+    /// `None` for providers without a key set (mock).
+    pub jwks: Option<JwksSample>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwksSample {
+    pub keys: u64,
+    pub fetches_ok: u64,
+    pub fetches_failed: u64,
+}
 
 /// Every collector stsd exports, registered in one registry. Cheap to clone (shared inside).
+///
+/// `jwks_fetch_total`, `jwks_keys` and `providers` are not kept here: the JWKS caches count
+/// their own fetches and the configuration knows its providers, so those series are derived
+/// from a [`ProviderSample`] list on each [`Metrics::render`].
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     pub requests_total: IntCounterVec,
     pub request_duration_seconds: HistogramVec,
     pub credentials_issued_total: IntCounterVec,
-    pub jwks_fetch_total: IntCounterVec,
-    pub jwks_keys: IntGaugeVec,
     pub config_reloads_total: IntCounterVec,
-    pub providers: IntGaugeVec,
 }
 
 impl Metrics {
@@ -38,11 +64,6 @@ impl Metrics {
             let c = IntCounterVec::new(Opts::new(name, help), labels)?;
             registry.register(Box::new(c.clone()))?;
             Ok::<_, prometheus::Error>(c)
-        };
-        let gauge = |name: &str, help: &str, labels: &[&str]| {
-            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(g.clone()))?;
-            Ok::<_, prometheus::Error>(g)
         };
         let requests_total = counter(
             REQUESTS_TOTAL,
@@ -54,26 +75,16 @@ impl Metrics {
             "Temporary credentials issued, by identity provider",
             &["provider"],
         )?;
-        let jwks_fetch_total = counter(
-            JWKS_FETCH_TOTAL,
-            "JWKS fetches by provider and result",
-            &["provider", "result"],
-        )?;
-        let jwks_keys = gauge(
-            JWKS_KEYS,
-            "Keys in each provider's JWKS cache",
-            &["provider"],
-        )?;
         let config_reloads_total = counter(
             CONFIG_RELOADS_TOTAL,
             "iam.json reloads by result",
             &["result"],
         )?;
-        let providers = gauge(
-            PROVIDERS,
-            "Configured identity providers by state",
-            &["state"],
-        )?;
+        // Both results exist from the start, so an alert on `increase(...{result="failure"})`
+        // sees the first refusal as a change rather than a new series.
+        for result in [RESULT_SUCCESS, RESULT_FAILURE] {
+            config_reloads_total.with_label_values(&[result]);
+        }
         let request_duration_seconds = HistogramVec::new(
             HistogramOpts::new(
                 REQUEST_DURATION_SECONDS,
@@ -85,16 +96,26 @@ impl Metrics {
             &["action"],
         )?;
         registry.register(Box::new(request_duration_seconds.clone()))?;
+        // CPU, memory, file descriptors and start time under the conventional `process_` names,
+        // which dashboards expect unprefixed.
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(Self {
             registry,
             requests_total,
             request_duration_seconds,
             credentials_issued_total,
-            jwks_fetch_total,
-            jwks_keys,
             config_reloads_total,
-            providers,
         })
+    }
+
+    /// Counts one set of credentials issued by the configured provider `provider`.
+    pub fn credentials_issued(&self, provider: &str) {
+        self.credentials_issued_total
+            .with_label_values(&[provider])
+            .inc();
     }
 
     /// Counts one finished STS API request.
@@ -105,12 +126,64 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> Result<String, prometheus::Error> {
+    /// The Prometheus text exposition of every metric, with the provider-derived series taken
+    /// from `providers`.
+    pub fn render(&self, providers: &[ProviderSample]) -> Result<String, prometheus::Error> {
+        let mut families = self.registry.gather();
+        families.extend(provider_families(providers)?);
+        families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        TextEncoder::new().encode(&families, &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
+}
+
+/// `providers{state}` (both states always present), `jwks_keys{provider}` and
+/// `jwks_fetch_total{provider,result}` for every provider with a key set. The fetch counters are
+/// the caches' own, so they only move forward while a cache lives; a reload that keeps a
+/// provider's settings keeps its cache and its counts.
+fn provider_families(providers: &[ProviderSample]) -> Result<Vec<MetricFamily>, prometheus::Error> {
+    let by_state = IntGaugeVec::new(
+        Opts::new(PROVIDERS, "Configured identity providers by state"),
+        &["state"],
+    )?;
+    let keys = IntGaugeVec::new(
+        Opts::new(JWKS_KEYS, "Usable keys in each provider's JWKS cache"),
+        &["provider"],
+    )?;
+    let fetches = IntCounterVec::new(
+        Opts::new(JWKS_FETCH_TOTAL, "JWKS fetches by provider and result"),
+        &["provider", "result"],
+    )?;
+    let enabled = providers.iter().filter(|p| p.enabled).count();
+    by_state
+        .with_label_values(&[STATE_ENABLED])
+        .set(saturating_i64(enabled as u64));
+    by_state
+        .with_label_values(&[STATE_DISABLED])
+        .set(saturating_i64((providers.len() - enabled) as u64));
+    for provider in providers {
+        let Some(jwks) = provider.jwks else { continue };
+        let name = provider.name.as_str();
+        keys.with_label_values(&[name])
+            .set(saturating_i64(jwks.keys));
+        fetches
+            .with_label_values(&[name, RESULT_SUCCESS])
+            .inc_by(jwks.fetches_ok);
+        fetches
+            .with_label_values(&[name, RESULT_FAILURE])
+            .inc_by(jwks.fetches_failed);
+    }
+    let mut families = by_state.collect();
+    families.extend(keys.collect());
+    families.extend(fetches.collect());
+    // A vector with no series renders as an empty family; leave those out.
+    families.retain(|f| !f.get_metric().is_empty());
+    Ok(families)
+}
+
+fn saturating_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
@@ -139,7 +212,7 @@ mod tests {
         m.observe_request("AssumeRoleWithWebIdentity", "OK", 0.01);
         m.observe_request("AssumeRoleWithWebIdentity", "OK", 0.02);
         m.observe_request(NO_ACTION, "MissingAction", 0.001);
-        let text = m.render().unwrap();
+        let text = m.render(&[]).unwrap();
         assert!(
             text.contains(r#"stsd_requests_total{action="AssumeRoleWithWebIdentity",code="OK"} 2"#)
         );
@@ -154,6 +227,88 @@ mod tests {
         let a = Metrics::new().unwrap();
         let b = Metrics::new().unwrap();
         a.observe_request("GetCallerIdentity", "OK", 0.0);
-        assert!(!b.render().unwrap().contains("GetCallerIdentity"));
+        assert!(!b.render(&[]).unwrap().contains("GetCallerIdentity"));
+    }
+
+    #[test]
+    fn provider_series_come_from_the_samples() {
+        let m = Metrics::new().unwrap();
+        let samples = [
+            ProviderSample {
+                name: "corp".into(),
+                enabled: true,
+                jwks: Some(JwksSample {
+                    keys: 2,
+                    fetches_ok: 3,
+                    fetches_failed: 1,
+                }),
+            },
+            ProviderSample {
+                name: "mock".into(),
+                enabled: true,
+                jwks: None,
+            },
+            ProviderSample {
+                name: "old".into(),
+                enabled: false,
+                jwks: Some(JwksSample {
+                    keys: 0,
+                    fetches_ok: 0,
+                    fetches_failed: 0,
+                }),
+            },
+        ];
+        let text = m.render(&samples).unwrap();
+        for line in [
+            r#"stsd_providers{state="enabled"} 2"#,
+            r#"stsd_providers{state="disabled"} 1"#,
+            r#"stsd_jwks_keys{provider="corp"} 2"#,
+            r#"stsd_jwks_keys{provider="old"} 0"#,
+            r#"stsd_jwks_fetch_total{provider="corp",result="success"} 3"#,
+            r#"stsd_jwks_fetch_total{provider="corp",result="failure"} 1"#,
+            "# TYPE stsd_jwks_fetch_total counter",
+            "# TYPE stsd_jwks_keys gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(!text.contains(r#"provider="mock""#), "{text}");
+    }
+
+    #[test]
+    fn no_providers_still_reports_both_states() {
+        let text = Metrics::new().unwrap().render(&[]).unwrap();
+        assert!(
+            text.contains(r#"stsd_providers{state="enabled"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"stsd_providers{state="disabled"} 0"#),
+            "{text}"
+        );
+        assert!(!text.contains("stsd_jwks_keys{"), "{text}");
+    }
+
+    #[test]
+    fn reload_results_start_at_zero() {
+        let text = Metrics::new().unwrap().render(&[]).unwrap();
+        assert!(text.contains(r#"stsd_config_reloads_total{result="success"} 0"#));
+        assert!(text.contains(r#"stsd_config_reloads_total{result="failure"} 0"#));
+    }
+
+    #[test]
+    fn credentials_are_counted_by_provider() {
+        let m = Metrics::new().unwrap();
+        m.credentials_issued("mock");
+        m.credentials_issued("mock");
+        let text = m.render(&[]).unwrap();
+        assert!(text.contains(r#"stsd_credentials_issued_total{provider="mock"} 2"#));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_metrics_are_exported() {
+        let text = Metrics::new().unwrap().render(&[]).unwrap();
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
+        assert!(text.contains("process_start_time_seconds "), "{text}");
     }
 }

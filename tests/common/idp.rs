@@ -120,18 +120,26 @@ impl Drop for TestIdp {
 
 impl TestIdp {
     pub async fn start() -> Self {
-        Self::start_on(None).await
+        Self::serve(Self::loopback(), None).await
+    }
+
+    /// Serves on a chosen address, e.g. a port reserved earlier so that a configuration can
+    /// name the issuer before it is up.
+    pub async fn start_on(addr: std::net::SocketAddr) -> Self {
+        Self::serve(addr, None).await
     }
 
     /// The issuer over HTTPS, its certificate (for 127.0.0.1) signed by a fresh test CA.
     pub async fn start_https() -> Self {
-        Self::start_on(Some(TestCa::generate("stsd test CA"))).await
+        Self::serve(Self::loopback(), Some(TestCa::generate("stsd test CA"))).await
     }
 
-    async fn start_on(ca: Option<TestCa>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
+    fn loopback() -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+    }
+
+    async fn serve(addr: std::net::SocketAddr, ca: Option<TestCa>) -> Self {
+        let listener = TcpListener::bind(addr).await.expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
         let scheme = if ca.is_some() { "https" } else { "http" };
         let issuer = format!("{scheme}://{addr}");

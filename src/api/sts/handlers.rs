@@ -53,6 +53,7 @@ async fn handle_query(
                 .service()
                 .assume_role_with_web_identity(request, OffsetDateTime::now_utc())
                 .await?;
+            state.metrics.credentials_issued(&output.provider_name);
             let body = xml::assume_role_with_web_identity(&output, RequestId::of(req).as_str())
                 .map_err(serialization_failure)?;
             Ok(api::xml_response(req, body))
@@ -133,6 +134,7 @@ async fn handle_json(
         .service()
         .assume_role_with_web_identity(request, OffsetDateTime::now_utc())
         .await?;
+    state.metrics.credentials_issued(&output.provider_name);
     Ok(api::json_response(
         req,
         &json::AssumeRoleResponse::new(&output),
