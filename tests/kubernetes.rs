@@ -308,6 +308,19 @@ async fn a_server_certificate_from_another_ca_is_an_idp_communication_error() {
         "{reason}"
     );
     assert_eq!(idp.jwks_requests(), 0);
+    // The operator listing shows the same cause for the server's own provider.
+    let providers: Value = reqwest::get(server.url("/sts/providers"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last_error = providers["providers"][0]["jwks"]["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(last_error.contains("certificate"), "{providers}");
+    assert!(!providers.to_string().contains("projected-token-1"));
     // The server is still up.
     let health = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
