@@ -189,9 +189,9 @@ async fn service_account_token_is_accepted_over_https_with_the_bearer_token() {
 async fn a_rotated_bearer_token_is_read_on_the_next_fetch() {
     let idp = TestIdp::start_https().await;
     idp.require_bearer(Some("projected-token-1"));
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    write(&token_file, "projected-token-1");
+    // A projected volume, updated by the kubelet with the same symlink swap as a ConfigMap.
+    let mut volume = Mount::new(&[("token", b"projected-token-1")]);
+    let token_file = volume.path("token");
     let server = TestServer::start_with_config(&iam_json(
         vec![kubernetes_provider(
             "k8s",
@@ -205,9 +205,9 @@ async fn a_rotated_bearer_token_is_read_on_the_next_fetch() {
     assume(&server, &idp.sign(&claims)).await.unwrap();
     let first_fetches = idp.jwks_requests();
 
-    // The kubelet rewrites the projected token; the API server stops accepting the old one;
+    // The kubelet rotates the projected token; the API server stops accepting the old one;
     // the signing key rotates, so the next token names a kid stsd has not seen and forces a fetch.
-    write(&token_file, "projected-token-2");
+    volume.update(&[("token", b"projected-token-2")]);
     idp.require_bearer(Some("projected-token-2"));
     idp.rotate();
     let response = assume(&server, &idp.sign(&claims)).await.unwrap();
