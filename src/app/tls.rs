@@ -44,18 +44,14 @@ fn file_error(path: &Path, message: impl Into<String>) -> TlsError {
 /// A rustls server configuration on the ring provider whose certificate follows the files,
 /// checked every [`CERT_POLL_INTERVAL`]. Errors name the file, never its content.
 pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
-    server_config_watching(files, CERT_POLL_INTERVAL)
-}
-
-/// [`server_config`] with the files checked every `interval`.
-fn server_config_watching(files: &TlsFiles, interval: Duration) -> Result<ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let resolver = Arc::new(ReloadingCert::load(files.clone(), provider.clone())?);
-    watch(&resolver, interval);
-    Ok(ServerConfig::builder_with_provider(provider)
+    let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_cert_resolver(resolver))
+        .with_cert_resolver(resolver.clone());
+    watch(&resolver, CERT_POLL_INTERVAL);
+    Ok(config)
 }
 
 /// The current certificate and key, swapped whole when the files change.
