@@ -86,7 +86,9 @@ fn iam_json(providers: Vec<Value>, federated: &[&str]) -> Value {
                     "StringEquals": {
                         "oidc:sub": SA_SUBJECT,
                         "oidc:kubernetes.io/namespace": "default",
-                        "oidc:kubernetes.io/serviceaccount/name": "my-app"
+                        "oidc:kubernetes.io/serviceaccount/name": "my-app",
+                        // The AWS (IRSA) form: issuer host and path, then the claim.
+                        "kubernetes.default.svc.cluster.local:aud": "stsd"
                     }
                 }
             }]}
@@ -166,15 +168,30 @@ async fn service_account_token_is_accepted_over_https_with_the_bearer_token() {
         assume(&server, &other_namespace).await.unwrap_err(),
         "AccessDenied"
     );
+    let mut other_name = service_account_claims("default", "my-app");
+    other_name["kubernetes.io"]["serviceaccount"]["name"] = json!("intruder");
+    let other_name = idp.sign(&other_name);
+    assert_eq!(
+        assume(&server, &other_name).await.unwrap_err(),
+        "AccessDenied"
+    );
+    // A token meant for the API server alone is not for stsd.
+    let mut api_server_only = service_account_claims("default", "my-app");
+    api_server_only["aud"] = json!(["https://kubernetes.default.svc"]);
+    let api_server_only = idp.sign(&api_server_only);
+    assert_eq!(
+        assume(&server, &api_server_only).await.unwrap_err(),
+        "InvalidIdentityToken"
+    );
 }
 
 #[tokio::test]
 async fn a_rotated_bearer_token_is_read_on_the_next_fetch() {
     let idp = TestIdp::start_https().await;
     idp.require_bearer(Some("projected-token-1"));
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token");
-    write(&token_file, "projected-token-1");
+    // A projected volume, updated by the kubelet with the same symlink swap as a ConfigMap.
+    let mut volume = Mount::new(&[("token", b"projected-token-1")]);
+    let token_file = volume.path("token");
     let server = TestServer::start_with_config(&iam_json(
         vec![kubernetes_provider(
             "k8s",
@@ -188,9 +205,9 @@ async fn a_rotated_bearer_token_is_read_on_the_next_fetch() {
     assume(&server, &idp.sign(&claims)).await.unwrap();
     let first_fetches = idp.jwks_requests();
 
-    // The kubelet rewrites the projected token; the API server stops accepting the old one;
+    // The kubelet rotates the projected token; the API server stops accepting the old one;
     // the signing key rotates, so the next token names a kid stsd has not seen and forces a fetch.
-    write(&token_file, "projected-token-2");
+    volume.update(&[("token", b"projected-token-2")]);
     idp.require_bearer(Some("projected-token-2"));
     idp.rotate();
     let response = assume(&server, &idp.sign(&claims)).await.unwrap();
@@ -265,8 +282,45 @@ async fn a_server_certificate_from_another_ca_is_an_idp_communication_error() {
         assume(&server, &token).await.unwrap_err(),
         "IDPCommunicationError"
     );
-    // The handshake failed: no request reached the issuer.
+    // The handshake failed: no request reached the issuer, and the reason recorded is the
+    // certificate.
     assert_eq!(idp.jwks_requests(), 0);
+    // The response names no cause (by design); the key cache does, and it is the TLS check.
+    let cache = stsd::jwks::JwksCache::new(
+        "k8s",
+        stsd::jwks::CacheConfig {
+            fetch: stsd::jwks::FetchSettings {
+                issuer: K8S_ISSUER.to_owned(),
+                jwks_uri: Some(idp.jwks_uri()),
+                tls_ca_cert: Some(other_ca.clone()),
+                tls_insecure_skip_verify: false,
+                bearer_token_file: Some(token_file.clone()),
+                http_timeout: std::time::Duration::from_secs(5),
+            },
+            allowed_algorithms: stsd::providers::JwsAlgorithm::ALL.to_vec(),
+            ttl: std::time::Duration::from_secs(3600),
+        },
+    )
+    .unwrap();
+    let stsd::jwks::Unavailable(reason) = cache.keys(now()).await.unwrap_err();
+    assert!(
+        reason.to_ascii_lowercase().contains("certificate"),
+        "{reason}"
+    );
+    assert_eq!(idp.jwks_requests(), 0);
+    // The operator listing shows the same cause for the server's own provider.
+    let providers: Value = reqwest::get(server.url("/sts/providers"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last_error = providers["providers"][0]["jwks"]["lastError"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    assert!(last_error.contains("certificate"), "{providers}");
+    assert!(!providers.to_string().contains("projected-token-1"));
     // The server is still up.
     let health = reqwest::get(server.url("/healthz")).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
@@ -274,7 +328,11 @@ async fn a_server_certificate_from_another_ca_is_an_idp_communication_error() {
 
 // ---- The binary: iam.json reloads and certificate rotation as the kubelet performs them. ----
 
-const STSD: &str = env!("CARGO_BIN_EXE_stsd");
+/// The binary under test: the one cargo built, or another given in `STSD_BIN` (a release build,
+/// the binary of an image).
+fn stsd_binary() -> std::ffi::OsString {
+    std::env::var_os("STSD_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_stsd").into())
+}
 
 /// Bounded waits for the 5 s file checks: the assertions are on outcomes, the bound only gives
 /// the server time to act.
@@ -295,7 +353,7 @@ impl Stsd {
     /// `stsd serve --listen 127.0.0.1:0 --log-format json ARGS…`; returns it with its address,
     /// read from the JSON "listening" log line.
     fn start(args: &[&OsStr]) -> (Self, String) {
-        let mut child = Command::new(STSD)
+        let mut child = Command::new(stsd_binary())
             .env_remove("STSD_LISTEN")
             .env_remove("STSD_CONFIG")
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])

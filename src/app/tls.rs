@@ -44,25 +44,18 @@ fn file_error(path: &Path, message: impl Into<String>) -> TlsError {
 /// A rustls server configuration on the ring provider whose certificate follows the files,
 /// checked every [`CERT_POLL_INTERVAL`]. Errors name the file, never its content.
 pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
-    server_config_watching(files, CERT_POLL_INTERVAL)
-}
-
-/// [`server_config`] with the files checked every `interval`.
-pub fn server_config_watching(
-    files: &TlsFiles,
-    interval: Duration,
-) -> Result<ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let resolver = Arc::new(ReloadingCert::load(files.clone(), provider.clone())?);
-    watch(&resolver, interval);
-    Ok(ServerConfig::builder_with_provider(provider)
+    let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_cert_resolver(resolver))
+        .with_cert_resolver(resolver.clone());
+    watch(&resolver, CERT_POLL_INTERVAL);
+    Ok(config)
 }
 
 /// The current certificate and key, swapped whole when the files change.
-pub struct ReloadingCert {
+struct ReloadingCert {
     files: TlsFiles,
     provider: Arc<CryptoProvider>,
     current: ArcSwap<CertifiedKey>,
@@ -73,7 +66,7 @@ pub struct ReloadingCert {
 
 impl ReloadingCert {
     /// Reads the files; the pair must be usable (the key matching the leaf certificate).
-    pub fn load(files: TlsFiles, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
+    fn load(files: TlsFiles, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
         let (cert, key) = read_files(&files)?;
         let seen = digest(&cert, &key);
         let certified = certified_key(&files, &cert, &key, &provider)?;
@@ -87,7 +80,7 @@ impl ReloadingCert {
 
     /// Reads the files again and takes them if their content changed and they form a usable
     /// pair. `Ok(true)` when a new certificate was taken; on an error the current one stays.
-    pub fn refresh(&self) -> Result<bool, TlsError> {
+    fn refresh(&self) -> Result<bool, TlsError> {
         let (cert, key) = read_files(&self.files)?;
         let now = digest(&cert, &key);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -103,7 +96,8 @@ impl ReloadingCert {
     }
 
     /// The certificate chain now presented, leaf first.
-    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+    #[cfg(test)]
+    fn chain(&self) -> Vec<CertificateDer<'static>> {
         self.current.load().cert.clone()
     }
 }
