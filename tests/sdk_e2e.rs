@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use common::idp::TestIdp;
+use common::idp::{Family, TestIdp};
 use common::server::TestServer;
 use stsd::session::{derive_credentials, SecretDerivation, SessionClaims, SessionKeys, SigningKey};
 use stsd::sigv4::{self, SigV4Error, SignedRequest};
@@ -34,7 +34,13 @@ const PROVIDER: &str = "e2e-idp";
 const SUB_ROLE: &str = "arn:aws:iam::123456789012:role/E2ESubRole";
 const AWS_FORM_ROLE: &str = "arn:aws:iam::123456789012:role/E2EAwsFormRole";
 const K8S_ROLE: &str = "arn:aws:iam::123456789012:role/E2EServiceAccountRole";
-const ROLE_NAMES: [&str; 3] = ["E2ESubRole", "E2EAwsFormRole", "E2EServiceAccountRole"];
+const SHORT_ROLE: &str = "arn:aws:iam::123456789012:role/E2EShortRole";
+const ROLE_NAMES: [&str; 4] = [
+    "E2ESubRole",
+    "E2EAwsFormRole",
+    "E2EShortRole",
+    "E2EServiceAccountRole",
+];
 
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -175,6 +181,16 @@ fn iam_json(issuer: &str, host_path: &str, disabled: &str, unreachable: &str) ->
                         format!("{host_path}:sub"): "bob",
                         format!("{host_path}:aud"): CLIENT_ID,
                     } }),
+                ),
+            },
+            {
+                "roleName": "E2EShortRole",
+                "roleArn": SHORT_ROLE,
+                "attachedPolicies": ["S3ReadOnly"],
+                "maxSessionDuration": "1h",
+                "trustPolicy": allow(
+                    PROVIDER.to_owned(),
+                    json!({ "StringEquals": { "oidc:sub": "alice" } }),
                 ),
             },
             {
@@ -922,4 +938,338 @@ async fn json_twin_returns_the_same_credentials_shape() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["Error"]["Code"], "AccessDenied");
     assert!(body["RequestId"].is_string());
+}
+
+// ---------------------------------------------------------------------------------------------
+// More of the exchange: algorithms, key rotation, audiences, durations, session policies
+// ---------------------------------------------------------------------------------------------
+
+async fn assume(
+    f: &Fixture,
+    role: &str,
+    token: String,
+) -> Result<
+    aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput,
+    SdkError<aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError>,
+> {
+    anonymous_client(&f.server)
+        .await
+        .assume_role_with_web_identity()
+        .role_arn(role)
+        .role_session_name("e2e-more")
+        .web_identity_token(token)
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn ec_and_ed25519_tokens_are_exchanged_too() {
+    let f = Fixture::start().await;
+    for (alg, family) in [
+        ("ES256", Family::Ec),
+        ("EdDSA", Family::Ed),
+        ("PS256", Family::Rsa),
+    ] {
+        let claims = f.claims(f.idp.issuer(), "alice");
+        let token = f.idp.sign_with(alg, Some(&f.idp.kid(family)), &claims);
+        let out = assume(&f, SUB_ROLE, token)
+            .await
+            .unwrap_or_else(|e| panic!("{alg}: {e:?}"));
+        assert_eq!(
+            out.subject_from_web_identity_token(),
+            Some("alice"),
+            "{alg}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_idp_key_is_picked_up_on_the_next_token() {
+    let f = Fixture::start().await;
+    assume(&f, SUB_ROLE, f.token("alice")).await.unwrap();
+    let fetches = f.idp.jwks_requests();
+    f.idp.rotate();
+    // The new kid is unknown to the cache: one refetch, then the token verifies.
+    assume(&f, SUB_ROLE, f.token("alice")).await.unwrap();
+    assert_eq!(f.idp.jwks_requests(), fetches + 1);
+}
+
+#[tokio::test]
+async fn the_audience_that_matched_is_reported_from_an_audience_list() {
+    let f = Fixture::start().await;
+    let mut claims = f.claims(f.idp.issuer(), "alice");
+    claims["aud"] = json!(["https://kubernetes.default.svc", CLIENT_ID]);
+    let out = assume(&f, SUB_ROLE, f.idp.sign(&claims)).await.unwrap();
+    assert_eq!(out.audience(), Some(CLIENT_ID));
+}
+
+#[tokio::test]
+async fn a_token_without_sub_is_a_rejected_claim() {
+    let f = Fixture::start().await;
+    let mut claims = f.claims(f.idp.issuer(), "alice");
+    claims.as_object_mut().unwrap().remove("sub");
+    let err = assume(&f, SUB_ROLE, f.idp.sign(&claims)).await.unwrap_err();
+    assert_eq!(code_and_status(&err), ("IDPRejectedClaim".into(), 403));
+}
+
+#[tokio::test]
+async fn a_token_signed_by_another_key_is_an_invalid_identity_token() {
+    let f = Fixture::start().await;
+    let other = TestIdp::start().await;
+    // Same kid and issuer as the real key, wrong signature.
+    let claims = f.claims(f.idp.issuer(), "alice");
+    let forged = other.sign_with("RS256", Some(&f.idp.kid(Family::Rsa)), &claims);
+    let err = assume(&f, SUB_ROLE, forged).await.unwrap_err();
+    assert_eq!(code_and_status(&err), ("InvalidIdentityToken".into(), 400));
+}
+
+#[tokio::test]
+async fn duration_is_capped_by_the_role_maximum() {
+    let f = Fixture::start().await;
+    let sdk = anonymous_client(&f.server).await;
+    let before = now();
+    let out = sdk
+        .assume_role_with_web_identity()
+        .role_arn(SHORT_ROLE)
+        .role_session_name("short")
+        .web_identity_token(f.token("alice"))
+        .duration_seconds(7200)
+        .send()
+        .await
+        .unwrap();
+    let after = now();
+    let expiration = out.credentials().unwrap().expiration().secs();
+    assert!(
+        (before + 3600..=after + 3600).contains(&expiration),
+        "{expiration}"
+    );
+    let claims = gateway_accepts(out.credentials().unwrap().session_token(), now());
+    assert_eq!(claims["max_dur"], 3600);
+
+    // Below the role maximum the request is honoured.
+    let out = sdk
+        .assume_role_with_web_identity()
+        .role_arn(SUB_ROLE)
+        .role_session_name("long")
+        .web_identity_token(f.token("alice"))
+        .duration_seconds(7200)
+        .send()
+        .await
+        .unwrap();
+    let claims = gateway_accepts(out.credentials().unwrap().session_token(), now());
+    assert_eq!(claims["max_dur"], 7200);
+
+    // Outside 900..=43200 is a validation error before any token work.
+    let err = sdk
+        .assume_role_with_web_identity()
+        .role_arn(SUB_ROLE)
+        .role_session_name("short")
+        .web_identity_token(f.token("alice"))
+        .duration_seconds(899)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_and_status(&err), ("ValidationError".into(), 400));
+}
+
+#[tokio::test]
+async fn a_malformed_session_policy_is_refused() {
+    let f = Fixture::start().await;
+    let err = anonymous_client(&f.server)
+        .await
+        .assume_role_with_web_identity()
+        .role_arn(SUB_ROLE)
+        .role_session_name("policy")
+        .web_identity_token(f.token("alice"))
+        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe"}]}"#)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_and_status(&err),
+        ("MalformedPolicyDocument".into(), 400)
+    );
+}
+
+#[tokio::test]
+async fn clock_skew_is_sixty_seconds_on_expiry() {
+    let f = Fixture::start().await;
+    // Expired thirty seconds ago: inside the default 60 s leeway.
+    let mut claims = f.claims(f.idp.issuer(), "alice");
+    claims["iat"] = json!(now() - 600);
+    claims["nbf"] = json!(now() - 600);
+    claims["exp"] = json!(now() - 30);
+    assume(&f, SUB_ROLE, f.idp.sign(&claims)).await.unwrap();
+}
+
+#[tokio::test]
+async fn tokens_no_provider_accepts_are_invalid_identity_tokens() {
+    let f = Fixture::start().await;
+    let cases = [
+        (
+            "unknown issuer",
+            f.idp.sign(&f.claims("https://unknown.example", "alice")),
+        ),
+        (
+            "HS256 keyed with the public key",
+            f.idp.sign_hs256(
+                &f.idp.rsa_public_pem(),
+                Some(&f.idp.kid(Family::Rsa)),
+                &f.claims(f.idp.issuer(), "alice"),
+            ),
+        ),
+        (
+            "alg none",
+            common::idp::compact(
+                r#"{"alg":"none","typ":"JWT"}"#,
+                &f.claims(f.idp.issuer(), "alice").to_string(),
+                |_| Vec::new(),
+            ),
+        ),
+        ("not a JWT", "definitely-not-a-jwt".to_owned()),
+    ];
+    for (what, token) in cases {
+        let err = assume(&f, SUB_ROLE, token).await.unwrap_err();
+        assert_eq!(
+            code_and_status(&err),
+            ("InvalidIdentityToken".into(), 400),
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn get_caller_identity_refuses_foreign_sessions_and_mismatched_keys() {
+    let f = Fixture::start().await;
+    // A well-formed session minted with a key stsd does not hold.
+    let foreign = SigningKey::from_bytes(b"a-key-another-deployment-uses-0123".to_vec()).unwrap();
+    let now = now();
+    let sid = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+    let mut claims = SessionClaims::new(STS_ISSUER, sid, now, now + 3600);
+    claims.snam = "foreign".into();
+    claims.role = SUB_ROLE.into();
+    claims.principal = "arn:aws:sts::123456789012:assumed-role/E2ESubRole/foreign".into();
+    claims.assumed = claims.principal.clone();
+    let token = SessionKeys::new(STS_ISSUER, foreign, Vec::new()).mint(&claims);
+    let (access_key_id, secret) = gateway_credentials(sid);
+    let err = signed_client(&f.server, &access_key_id, &secret, &token)
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_and_status(&err), ("InvalidClientTokenId".into(), 403));
+
+    // A genuine session with the secret right but another access key id.
+    let creds = issue(&f, SUB_ROLE, "alice").await;
+    let err = signed_client(
+        &f.server,
+        "ASIA0000000000000000",
+        creds.secret_access_key(),
+        creds.session_token(),
+    )
+    .await
+    .get_caller_identity()
+    .send()
+    .await
+    .unwrap_err();
+    assert_eq!(code_and_status(&err), ("InvalidClientTokenId".into(), 403));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_exchanges_get_distinct_sessions() {
+    let f = Fixture::start().await;
+    let sdk = anonymous_client(&f.server).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        calls.spawn(
+            sdk.assume_role_with_web_identity()
+                .role_arn(SUB_ROLE)
+                .role_session_name(format!("parallel-{i}"))
+                .web_identity_token(f.token("alice"))
+                .send(),
+        );
+    }
+    let mut keys: Vec<String> = calls
+        .join_all()
+        .await
+        .into_iter()
+        .map(|out| {
+            let out = out.unwrap();
+            let creds = out.credentials().unwrap();
+            let claims = gateway_accepts(creds.session_token(), now());
+            assert_eq!(
+                gateway_credentials(claims["sid"].as_str().unwrap()).0,
+                creds.access_key_id()
+            );
+            creds.access_key_id().to_owned()
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 16);
+}
+
+#[tokio::test]
+async fn json_twin_refuses_with_the_codes_and_statuses_of_the_query_api() {
+    let f = Fixture::start().await;
+    let http = reqwest::Client::new();
+    let mut wrong_audience = f.claims(f.idp.issuer(), "alice");
+    wrong_audience["aud"] = json!("some-other-client");
+    let mut expired = f.claims(f.idp.issuer(), "alice");
+    expired["exp"] = json!(now() - 120);
+    let cases = [
+        (SUB_ROLE, f.idp.sign(&wrong_audience)),
+        (SUB_ROLE, f.idp.sign(&expired)),
+        (SUB_ROLE, f.token("mallory")),
+        (
+            "arn:aws:iam::123456789012:role/NoSuchRole",
+            f.token("alice"),
+        ),
+        (SUB_ROLE, f.idp.sign(&f.claims(&f.disabled_issuer, "alice"))),
+        (
+            SUB_ROLE,
+            f.idp.sign(&f.claims(&f.unreachable_issuer, "alice")),
+        ),
+    ];
+    for (role, token) in cases {
+        let query = assume(&f, role, token.clone()).await.unwrap_err();
+        let (code, status) = code_and_status(&query);
+        let response = http
+            .post(f.server.url("/sts/assume-role-with-web-identity"))
+            .json(&json!({
+                "RoleArn": role,
+                "WebIdentityToken": token,
+                "RoleSessionName": "e2e-more",
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{code}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["Error"]["Code"], code.as_str());
+        assert!(body["Error"]["Message"].is_string());
+        assert!(body["RequestId"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn managed_session_policies_are_refused_rather_than_ignored() {
+    let f = Fixture::start().await;
+    let err = anonymous_client(&f.server)
+        .await
+        .assume_role_with_web_identity()
+        .role_arn(SUB_ROLE)
+        .role_session_name("arns")
+        .web_identity_token(f.token("alice"))
+        .policy_arns(
+            aws_sdk_sts::types::PolicyDescriptorType::builder()
+                .arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    // Ignoring them would issue broader credentials than the caller asked for.
+    assert_eq!(code_and_status(&err), ("InvalidParameterValue".into(), 400));
 }

@@ -114,9 +114,13 @@ impl OidcProvider {
             trace.fail_with(step::EXPIRY, e, || format!("now {now}, clock skew {skew}s"))
         })?;
         trace.pass(step::EXPIRY, || {
+            let optional =
+                |name: &str, t: Option<i64>| t.map(|t| format!(", {name} {t}")).unwrap_or_default();
             format!(
-                "exp {}, nbf {:?}, iat {:?}, now {now}, clock skew {skew}s",
-                times.exp, times.nbf, times.iat
+                "exp {}{}{}, now {now}, clock skew {skew}s",
+                times.exp,
+                optional("nbf", times.nbf),
+                optional("iat", times.iat)
             )
         });
 
