@@ -160,9 +160,19 @@ impl TokenCache {
             return;
         };
         let lifetime = Duration::from_secs(token_secs).min(jwks.config().ttl);
+        // Field by field, so the claims map is not cloned only to be dropped.
         let identity = VerifiedIdentity {
+            provider: identity.provider.clone(),
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            audiences: identity.audiences.clone(),
+            matched_audience: identity.matched_audience.clone(),
+            expires_at: identity.expires_at,
             claims: Map::new(),
-            ..identity.clone()
+            username: identity.username.clone(),
+            email: identity.email.clone(),
+            groups: identity.groups.clone(),
+            roles: identity.roles.clone(),
         };
         let weight = weight(&identity, &claims_json, self.min_weight());
         let entry = Entry {
