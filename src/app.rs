@@ -312,6 +312,9 @@ pub async fn serve_with(
     if let Some(reloader) = reloader {
         reload::spawn(state.clone(), reloader);
     }
+    // Keys are fetched in the background so the first request does not wait for them; an
+    // unreachable IdP only delays its own tokens, never readiness.
+    state.service().start();
     state.set_ready(true);
     let scheme = if settings.tls.is_some() {
         "https"
@@ -389,6 +392,69 @@ mod tests {
         let res =
             test::call_service(&app, test::TestRequest::get().uri("/readyz").to_request()).await;
         assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    #[actix_web::test]
+    async fn an_admin_listener_takes_the_operator_routes() {
+        let settings = HttpSettings {
+            admin_listen: Some("127.0.0.1:0".into()),
+            ..HttpSettings::default()
+        };
+        let state = web::Data::new(AppState::new(
+            test_service(),
+            settings,
+            Metrics::new().unwrap(),
+        ));
+        state.set_ready(true);
+        let public = {
+            let state = state.clone();
+            test::init_service(App::new().configure(move |cfg| configure(cfg, state))).await
+        };
+        let admin = {
+            let state = state.clone();
+            test::init_service(App::new().configure(move |cfg| configure_admin(cfg, state))).await
+        };
+        for path in ["/metrics", "/sts/providers", "/sts/sessions/count"] {
+            let res =
+                test::call_service(&public, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "public {path}");
+            let res =
+                test::call_service(&admin, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status(), StatusCode::OK, "admin {path}");
+        }
+        let validate = || {
+            test::TestRequest::post()
+                .uri("/sts/validate-token")
+                .set_payload(r#"{"sessionToken":"x"}"#)
+                .to_request()
+        };
+        let res = test::call_service(&public, validate()).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        let res = test::call_service(&admin, validate()).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        for path in ["/healthz", "/readyz"] {
+            for app in [&public, &admin] {
+                let res =
+                    test::call_service(app, test::TestRequest::get().uri(path).to_request()).await;
+                assert_eq!(res.status(), StatusCode::OK, "{path}");
+            }
+        }
+        let res = test::call_service(&admin, test::TestRequest::get().uri("/").to_request()).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::NOT_FOUND,
+            "no STS API on the admin listener"
+        );
+    }
+
+    #[actix_web::test]
+    async fn without_an_admin_listener_everything_is_public() {
+        let app = test::init_service(App::new().configure(|cfg| configure(cfg, state()))).await;
+        for path in ["/metrics", "/sts/providers", "/sts/sessions/count"] {
+            let res =
+                test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+            assert_eq!(res.status(), StatusCode::OK, "{path}");
+        }
     }
 
     #[actix_web::test]

@@ -168,6 +168,44 @@ async fn rotated_key_is_accepted_after_exactly_one_refetch() {
     assert_eq!(idp.discovery_requests(), 1);
 }
 
+#[tokio::test]
+async fn rotated_kid_while_the_idp_is_down_is_a_communication_error() {
+    let idp = TestIdp::start().await;
+    let svc = service(vec![provider("corp", idp.issuer(), "2s")]);
+    assume(&svc, &idp.sign(&claims(idp.issuer(), NOW)), NOW)
+        .await
+        .expect("keys cached");
+
+    // The IdP rotates and becomes unreachable: the new kid is not cached and cannot be fetched.
+    // That is the IdP's outage, not a bad token (SDKs retry IDPCommunicationError).
+    idp.rotate();
+    idp.set_down(true);
+    let rotated = idp.sign(&claims(idp.issuer(), NOW));
+    let err = refused(&svc, &rotated, NOW + 1).await;
+    assert_eq!(err.aws_code(), "IDPCommunicationError", "{err}");
+    assert_eq!(idp.jwks_requests(), 2);
+    // Inside the back-off window, without asking the IdP again.
+    let err = refused(&svc, &rotated, NOW + 10).await;
+    assert_eq!(err.aws_code(), "IDPCommunicationError", "{err}");
+    assert_eq!(idp.jwks_requests(), 2);
+
+    idp.set_down(false);
+    assume(&svc, &rotated, NOW + 31)
+        .await
+        .expect("fetched once the IdP is back");
+    assert_eq!(idp.jwks_requests(), 3);
+    // A kid the reachable IdP does not publish stays an invalid token.
+    let bogus = idp.sign_with("RS256", Some("nobody"), &claims(idp.issuer(), NOW));
+    let err = refused(&svc, &bogus, NOW + 70).await;
+    assert_eq!(err.aws_code(), "InvalidIdentityToken", "{err}");
+    let err = refused(&svc, &bogus, NOW + 75).await;
+    assert_eq!(
+        err.aws_code(),
+        "InvalidIdentityToken",
+        "rate-limited: {err}"
+    );
+}
+
 fn random_kid() -> String {
     format!("kid-{:016x}", rand::random::<u64>())
 }
@@ -250,6 +288,31 @@ async fn hanging_jwks_times_out_while_other_providers_answer() {
     assert_eq!(again.aws_code(), "IDPCommunicationError");
     assert_eq!(slow.discovery_requests(), 1);
     slow.resume();
+}
+
+#[tokio::test]
+async fn hanging_refresh_falls_back_to_the_last_good_keys() {
+    let idp = TestIdp::start().await;
+    let svc = service(vec![provider("corp", idp.issuer(), "1s")]);
+    assume(&svc, &idp.sign(&claims(idp.issuer(), NOW)), NOW)
+        .await
+        .expect("keys cached");
+    idp.pause();
+
+    // An hour later the keys are due for a refresh that hangs: after httpTimeout the stale keys
+    // verify the token rather than failing it.
+    let later = NOW + 3600;
+    let token = idp.sign(&claims(idp.issuer(), later));
+    let out = tokio::time::timeout(Duration::from_secs(15), assume(&svc, &token, later))
+        .await
+        .expect("bounded by httpTimeout")
+        .expect("stale keys");
+    assert_eq!(out.subject, "user-1");
+    assert_eq!(idp.jwks_requests(), 2);
+    // Within the back-off window nobody waits for the hanging IdP again.
+    assume(&svc, &token, later + 1).await.expect("stale keys");
+    assert_eq!(idp.jwks_requests(), 2);
+    idp.resume();
 }
 
 /// What a hand-rolled IdP answers on every path.
@@ -372,4 +435,301 @@ async fn broken_jwks_and_discovery_answers_are_communication_errors() {
             assert!(!err.to_string().contains(&base), "{err}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the HTTP server (wall clock: the back-off window cannot be skipped here, so these
+// cases stop at the outage itself; recovery is covered above with a pinned clock).
+
+mod http {
+    use super::*;
+
+    use common::server::TestServer;
+    use stsd::app::HttpSettings;
+
+    pub struct Reply {
+        pub status: u16,
+        pub body: String,
+    }
+
+    impl Reply {
+        /// The `<Code>` of an XML error body.
+        pub fn code(&self) -> &str {
+            let start = self.body.find("<Code>").map_or(0, |i| i + 6);
+            let end = self.body[start..]
+                .find("</Code>")
+                .map_or(start, |i| start + i);
+            &self.body[start..end]
+        }
+    }
+
+    pub fn server(svc: StsService) -> TestServer {
+        TestServer::start_with(svc, HttpSettings::default())
+    }
+
+    pub async fn assume(server: &TestServer, token: &str) -> Reply {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("Action", "AssumeRoleWithWebIdentity")
+            .append_pair("Version", "2011-06-15")
+            .append_pair("RoleArn", ROLE_ARN)
+            .append_pair("RoleSessionName", "http-session")
+            .append_pair("WebIdentityToken", token)
+            .finish();
+        let response = reqwest::Client::new()
+            .post(server.url("/"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        Reply {
+            status: response.status().as_u16(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    pub async fn get(server: &TestServer, path: &str) -> Reply {
+        let response = reqwest::get(server.url(path)).await.expect("request");
+        Reply {
+            status: response.status().as_u16(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    pub async fn assert_probes_answer(server: &TestServer) {
+        for path in ["/healthz", "/readyz"] {
+            assert_eq!(get(server, path).await.status, 200, "{path}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_idp_down_at_start_server_is_ready_and_answers_idp_communication_error() {
+    let down = TestIdp::start().await;
+    let other = TestIdp::start().await;
+    down.set_down(true);
+    let svc = service(vec![
+        provider("corp", down.issuer(), "2s"),
+        provider("other", other.issuer(), "2s"),
+    ]);
+    // As `stsd serve` does: prefetch in the background, then listen.
+    svc.start();
+    let server = http::server(svc);
+    http::assert_probes_answer(&server).await;
+
+    let token = down.sign(&claims(down.issuer(), unix_now()));
+    for _ in 0..3 {
+        let reply = http::assume(&server, &token).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "IDPCommunicationError"),
+            "{}",
+            reply.body
+        );
+        assert!(!reply.body.contains("127.0.0.1"), "{}", reply.body);
+        assert!(reply.body.contains("<RequestId>"), "{}", reply.body);
+        http::assert_probes_answer(&server).await;
+    }
+    // The back-off keeps the down IdP from being asked on every request.
+    assert!(
+        down.discovery_requests() <= 2,
+        "{} discovery requests",
+        down.discovery_requests()
+    );
+
+    // The other provider is unaffected.
+    let reply = http::assume(&server, &other.sign(&claims(other.issuer(), unix_now()))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_hanging_jwks_times_out_while_the_server_answers_others() {
+    let slow = TestIdp::start().await;
+    let other = TestIdp::start().await;
+    slow.pause();
+    let svc = service(vec![
+        provider("slow", slow.issuer(), "1s"),
+        provider("other", other.issuer(), "5s"),
+    ]);
+    let server = std::sync::Arc::new(http::server(svc));
+
+    let started = Instant::now();
+    let hanging = {
+        let server = server.clone();
+        let token = slow.sign(&claims(slow.issuer(), unix_now()));
+        tokio::spawn(async move { http::assume(&server, &token).await })
+    };
+    // While that request waits on the IdP, the same worker serves everything else.
+    let reply = http::assume(&server, &other.sign(&claims(other.issuer(), unix_now()))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    http::assert_probes_answer(&server).await;
+    assert!(!hanging.is_finished(), "the slow fetch is still in flight");
+
+    let reply = tokio::time::timeout(Duration::from_secs(15), hanging)
+        .await
+        .expect("bounded by httpTimeout")
+        .expect("task");
+    let elapsed = started.elapsed();
+    eprintln!("hanging JWKS over HTTP: {} after {elapsed:?}", reply.code());
+    assert_eq!(
+        (reply.status, reply.code()),
+        (400, "IDPCommunicationError"),
+        "{}",
+        reply.body
+    );
+    slow.resume();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_unknown_kid_flood_costs_one_jwks_fetch() {
+    let idp = TestIdp::start().await;
+    let svc = service(vec![provider("corp", idp.issuer(), "2s")]);
+    let server = std::sync::Arc::new(http::server(svc));
+    let reply = http::assume(&server, &idp.sign(&claims(idp.issuer(), unix_now()))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(idp.jwks_requests(), 1);
+
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let server = server.clone();
+        let token = idp.sign_with(
+            "RS256",
+            Some(&random_kid()),
+            &claims(idp.issuer(), unix_now()),
+        );
+        tasks.push(tokio::spawn(
+            async move { http::assume(&server, &token).await },
+        ));
+    }
+    for task in tasks {
+        let reply = task.await.expect("task");
+        assert_eq!(
+            (reply.status, reply.code()),
+            (400, "InvalidIdentityToken"),
+            "{}",
+            reply.body
+        );
+    }
+    assert_eq!(idp.jwks_requests(), 2, "one refetch for 100 unknown kids");
+    let reply = http::assume(&server, &idp.sign(&claims(idp.issuer(), unix_now()))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}
+
+fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The `stsd serve` binary itself.
+
+/// `stsd serve` on an ephemeral port, killed when dropped.
+struct Binary(std::process::Child);
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary on `providers` and returns it with its base URL, read from the JSON
+/// "listening" log line.
+fn serve_binary(dir: &std::path::Path, providers: Vec<Value>) -> (Binary, String) {
+    use std::io::BufRead;
+    let file = json!({
+        "sts": {"issuer": "test-sts", "signingKey": KEY_B64},
+        "providers": providers,
+        "roles": [{"roleName": "Reader", "attachedPolicies": [],
+            "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Federated": "*"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
+    });
+    let path = dir.join("iam.json");
+    std::fs::write(&path, file.to_string()).expect("write config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stsd"))
+        .env_remove("STSD_LISTEN")
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .arg("--config")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn stsd");
+    let stderr = child.stderr.take().expect("stderr");
+    let binary = Binary(child);
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut addr = None;
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        let Ok(line) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if line["fields"]["message"] == "listening" {
+            addr = line["fields"]["addr"].as_str().map(str::to_owned);
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    (
+        binary,
+        format!("http://{}", addr.expect("a listening line")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_starts_ready_with_the_idp_down_and_prefetches_keys_of_those_up() {
+    let down = TestIdp::start().await;
+    let up = TestIdp::start().await;
+    down.set_down(true);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_stsd, base) = serve_binary(
+        dir.path(),
+        vec![
+            provider("corp", down.issuer(), "1s"),
+            provider("other", up.issuer(), "1s"),
+        ],
+    );
+    for path in ["/healthz", "/readyz"] {
+        let status = reqwest::get(format!("{base}{path}"))
+            .await
+            .expect("probe")
+            .status();
+        assert_eq!(status, 200, "{path} with an IdP down");
+    }
+
+    // Keys are fetched at start, before any request needs them. Bounded wait: the assertion
+    // is on the count, the loop only gives the background fetch time to happen.
+    for _ in 0..200 {
+        if up.jwks_requests() > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(up.jwks_requests(), 1, "prefetched at start");
+    assert_eq!(down.discovery_requests(), 1, "tried once at start");
+
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("Action", "AssumeRoleWithWebIdentity")
+        .append_pair("RoleArn", ROLE_ARN)
+        .append_pair("RoleSessionName", "binary")
+        .append_pair(
+            "WebIdentityToken",
+            &down.sign(&claims(down.issuer(), unix_now())),
+        )
+        .finish();
+    let response = reqwest::Client::new()
+        .post(&base)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 400);
+    let text = response.text().await.expect("body");
+    assert!(
+        text.contains("<Code>IDPCommunicationError</Code>"),
+        "{text}"
+    );
+    // Inside the back-off window the down IdP is not asked again.
+    assert_eq!(down.discovery_requests(), 1);
+    assert_eq!(up.jwks_requests(), 1);
 }

@@ -243,4 +243,34 @@ mod tests {
         assert_eq!(float(0.000001), "0.000001");
         assert_eq!(float(12345678901234567890.0), "12345678901234567000");
     }
+
+    #[test]
+    fn numbers_keep_their_value_through_parse_and_normalise() {
+        // Found by fuzzing: a best-effort float parser read 7.7777777e+94 one bit off, so the
+        // normalised form changed on every round. Go's parser (and so SeaweedFS) rounds exactly.
+        for number in [
+            "7.7777777e+94",
+            "0.1",
+            "2.2250738585072014e-308",
+            "1.7976931348623157e308",
+        ] {
+            let text = format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"s3:*","Resource":"*",
+                    "Condition":{{"NumericLessThan":{{"s3:max-keys":{number}}}}}}}]}}"#
+            );
+            let once = crate::policy::PolicyDocument::parse(&text)
+                .expect("policy")
+                .normalized_json();
+            let expected = format!("\"s3:max-keys\":{}", {
+                let mut out = String::new();
+                go_float(&mut out, number.parse::<f64>().expect("f64"));
+                out
+            });
+            assert!(once.contains(&expected), "{once} lacks {expected}");
+            let twice = crate::policy::PolicyDocument::parse(&once)
+                .expect("normalised policy")
+                .normalized_json();
+            assert_eq!(once, twice);
+        }
+    }
 }

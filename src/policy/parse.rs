@@ -26,7 +26,74 @@ pub(super) fn parse_text(text: &str) -> Result<PolicyDocument, PolicyError> {
     check_depth(text)?;
     let value: Value = serde_json::from_str(text)
         .map_err(|e| PolicyError::new("", format!("invalid JSON: {e}")))?;
+    // `Value` keeps the last of repeated keys, which would silently drop e.g. a first
+    // condition block; a second pass refuses such documents instead.
+    if serde_json::from_str::<UniqueKeys>(text).is_err() {
+        return Err(PolicyError::new(
+            "",
+            "invalid JSON: an object names the same key twice",
+        ));
+    }
     parse_document(&value)
+}
+
+/// Deserializes any JSON and fails on an object that repeats a key.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON without repeated object keys")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("repeated key"));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
 }
 
 /// Rejects text whose brackets nest deeper than [`MAX_DEPTH`], without recursion.
@@ -492,5 +559,29 @@ mod tests {
             "{}",
             error.message
         );
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_at_any_depth() {
+        // Last-one-wins would silently drop the first Effect or condition block.
+        for text in [
+            r#"{"Version":"2012-10-17","Version":"2012-10-17","Statement":[]}"#,
+            r#"{"Statement":[{"Effect":"Deny","Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#,
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*","Condition":
+                {"StringEquals":{"aws:username":"a"},"StringEquals":{"aws:username":"b"}}}]}"#,
+        ] {
+            let error = parse_text(text).expect_err("duplicate key");
+            assert_eq!(error.path, "");
+            assert_eq!(
+                error.message,
+                "invalid JSON: an object names the same key twice"
+            );
+        }
+        // The same key in sibling objects is fine.
+        parse_text(
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"},
+                             {"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#,
+        )
+        .expect("siblings");
     }
 }

@@ -80,6 +80,12 @@ impl OidcProvider {
                     KeyMiss::TypeMismatch => TokenError::KeyTypeMismatch {
                         alg: alg.name().to_owned(),
                     },
+                    // DESIGN.md §7: a kid that is not cached while the IdP cannot be reached is
+                    // the IdP's outage (which SDKs retry), not a bad token.
+                    KeyMiss::Unknown if self.last_fetch_failed() => TokenError::IdpUnavailable {
+                        provider: self.spec.name.clone(),
+                        reason: self.jwks.status().last_error.unwrap_or_default(),
+                    },
                     KeyMiss::Unknown | KeyMiss::Ambiguous => TokenError::UnknownKey { kid },
                 };
                 return Err(trace.fail_with(step::KEY, err, || refresh.describe().to_owned()));
@@ -114,9 +120,13 @@ impl OidcProvider {
             trace.fail_with(step::EXPIRY, e, || format!("now {now}, clock skew {skew}s"))
         })?;
         trace.pass(step::EXPIRY, || {
+            let optional =
+                |name: &str, t: Option<i64>| t.map(|t| format!(", {name} {t}")).unwrap_or_default();
             format!(
-                "exp {}, nbf {:?}, iat {:?}, now {now}, clock skew {skew}s",
-                times.exp, times.nbf, times.iat
+                "exp {}{}{}, now {now}, clock skew {skew}s",
+                times.exp,
+                optional("nbf", times.nbf),
+                optional("iat", times.iat)
             )
         });
 
@@ -137,6 +147,14 @@ impl OidcProvider {
             groups: mapped.groups,
             roles: mapped.roles,
         })
+    }
+
+    /// Whether the latest attempt to fetch keys failed, so the cached set may be out of date.
+    fn last_fetch_failed(&self) -> bool {
+        let status = self.jwks.status();
+        status
+            .last_error_at
+            .is_some_and(|failed| status.fetched_at.is_none_or(|ok| failed >= ok))
     }
 
     /// The key set to look the token's key up in: the cached one, or a refetched one when the

@@ -80,6 +80,11 @@ impl Metrics {
             "iam.json reloads by result",
             &["result"],
         )?;
+        // Both results exist from the start, so an alert on `increase(...{result="failure"})`
+        // sees the first refusal as a change rather than a new series.
+        for result in [RESULT_SUCCESS, RESULT_FAILURE] {
+            config_reloads_total.with_label_values(&[result]);
+        }
         let request_duration_seconds = HistogramVec::new(
             HistogramOpts::new(
                 REQUEST_DURATION_SECONDS,
@@ -281,6 +286,13 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("stsd_jwks_keys{"), "{text}");
+    }
+
+    #[test]
+    fn reload_results_start_at_zero() {
+        let text = Metrics::new().unwrap().render(&[]).unwrap();
+        assert!(text.contains(r#"stsd_config_reloads_total{result="success"} 0"#));
+        assert!(text.contains(r#"stsd_config_reloads_total{result="failure"} 0"#));
     }
 
     #[test]

@@ -39,6 +39,12 @@ pub fn parse_request(body: &[u8]) -> Result<RawAssumeRoleParams, ApiError> {
             FIELDS.join(", ")
         )));
     }
+    // `Value` keeps the last of repeated keys; the form parser refuses repeats, and so does this.
+    if serde_json::from_slice::<FieldsOnce>(body).is_err() {
+        return Err(malformed(
+            "The request body gives a field more than once".to_owned(),
+        ));
+    }
     let mut string_field = |name: &'static str| match object.remove(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -65,6 +71,22 @@ pub fn parse_request(body: &[u8]) -> Result<RawAssumeRoleParams, ApiError> {
         duration_seconds,
         policy,
     })
+}
+
+/// serde's derive refuses a field that appears twice (unknown fields are refused earlier).
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct FieldsOnce {
+    #[serde(rename = "RoleArn")]
+    role_arn: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "WebIdentityToken")]
+    web_identity_token: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "RoleSessionName")]
+    role_session_name: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "DurationSeconds")]
+    duration_seconds: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "Policy")]
+    policy: Option<serde::de::IgnoredAny>,
 }
 
 fn malformed(message: String) -> ApiError {
@@ -189,6 +211,12 @@ mod tests {
         let m = message(r#"{"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln<>":1}"#);
         assert!(m.starts_with("The request body has an unknown field; expected RoleArn"));
         assert!(!m.contains("eyJ"));
+    }
+
+    #[test]
+    fn repeated_fields_are_refused_like_repeated_form_parameters() {
+        let m = message(r#"{"RoleSessionName":"a","RoleSessionName":"admin"}"#);
+        assert_eq!(m, "The request body gives a field more than once");
     }
 
     #[test]
