@@ -1,5 +1,6 @@
 //! Identity providers (oidc, kubernetes, mock) behind one trait, and the registry that picks one by `iss`.
 
+pub mod cache;
 pub mod claims;
 pub mod error;
 pub mod jwt;
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 use crate::config::{ProviderKind, ProviderSpec};
 use crate::jwks::JwksStatus;
 
+pub use cache::TokenCache;
 pub(crate) use error::sanitize_header_value;
 pub use error::{ProviderError, TokenError};
 pub use jwt::{Jws, JwsAlgorithm};

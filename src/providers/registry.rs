@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::cache::{TokenCache, TokenDigest};
 use super::error::{sanitize_header_value, ProviderError, TokenError};
 use super::jwt::{Jws, MAX_TOKEN_LEN};
 use super::mock::MockProvider;
@@ -24,6 +25,8 @@ pub struct Registry {
     caches: Vec<(String, Arc<JwksCache>)>,
     by_issuer: HashMap<String, usize>,
     skew_secs: i64,
+    /// Verified tokens of this configuration; a reload starts with an empty one.
+    tokens: TokenCache,
 }
 
 /// Operator listing of one provider: never a client secret or bearer token.
@@ -99,11 +102,13 @@ impl Registry {
             by_issuer.insert(spec.settings.issuer.clone(), providers.len());
             providers.push(provider);
         }
+        let skew_secs = i64::try_from(clock_skew.as_secs()).unwrap_or(i64::MAX);
         Ok(Self {
             providers,
             caches,
             by_issuer,
-            skew_secs: i64::try_from(clock_skew.as_secs()).unwrap_or(i64::MAX),
+            skew_secs,
+            tokens: TokenCache::new(skew_secs),
         })
     }
 
@@ -122,9 +127,26 @@ impl Registry {
         }
     }
 
-    /// Verifies a web identity token at `now` (seconds since the epoch).
+    /// Verifies a web identity token at `now` (seconds since the epoch). A token verified
+    /// before is answered from the verified-token cache while its provider, key set and
+    /// validity window still hold (see `providers::cache`).
     pub async fn verify(&self, token: &str, now: i64) -> Result<VerifiedIdentity, TokenError> {
-        self.run(token, now, &mut Trace::silent()).await
+        let trimmed = token.trim();
+        if trimmed.len() > MAX_TOKEN_LEN || MockProvider::is_fixed_token(trimmed) {
+            return self.run(token, now, &mut Trace::silent(), None).await;
+        }
+        let digest = TokenCache::digest(trimmed);
+        let enabled = |i: usize| self.providers.get(i).is_some_and(|p| p.is_enabled());
+        if let Some(identity) = self.tokens.lookup(&digest, now, enabled).await {
+            return Ok(identity);
+        }
+        self.run(token, now, &mut Trace::silent(), Some(digest))
+            .await
+    }
+
+    /// The verified-token cache (for metrics and benchmarks).
+    pub fn token_cache(&self) -> &TokenCache {
+        &self.tokens
     }
 
     /// [`Registry::verify`], also reporting each step in order up to the first failure.
@@ -134,7 +156,8 @@ impl Registry {
         now: i64,
     ) -> (Result<VerifiedIdentity, TokenError>, Vec<StepReport>) {
         let mut trace = Trace::recording();
-        let result = self.run(token, now, &mut trace).await;
+        // The dry run reports every check, so it never answers from the cache.
+        let result = self.run(token, now, &mut trace, None).await;
         (result, trace.into_steps())
     }
 
@@ -169,6 +192,7 @@ impl Registry {
         token: &str,
         now: i64,
         trace: &mut Trace,
+        remember: Option<TokenDigest>,
     ) -> Result<VerifiedIdentity, TokenError> {
         let token = token.trim();
         if token.len() > MAX_TOKEN_LEN {
@@ -221,7 +245,8 @@ impl Registry {
                 }),
             );
         };
-        let Some(provider) = self.by_issuer.get(iss).map(|&i| &self.providers[i]) else {
+        let Some((index, provider)) = self.by_issuer.get(iss).map(|&i| (i, &self.providers[i]))
+        else {
             return Err(
                 trace.fail_with(step::PROVIDER, TokenError::UnknownIssuer, || {
                     format!("iss {}", sanitize_header_value(iss))
@@ -243,7 +268,15 @@ impl Registry {
             )
         });
 
-        provider.verify(&jws, now, self.skew_secs, trace).await
+        let result = provider.verify(&jws, now, self.skew_secs, trace).await;
+        if let (Some(digest), Ok(identity)) = (remember, &result) {
+            if let Some((_, jwks)) = self.caches.iter().find(|(n, _)| n == provider.name()) {
+                self.tokens
+                    .remember(digest, index, jwks, &jws, identity, now)
+                    .await;
+            }
+        }
+        result
     }
 
     /// The mock provider that answers fixed test strings: the first enabled one, else the first

@@ -5,7 +5,7 @@
 #   tests/conformance/run.sh
 #
 # Environment:
-#   STSD_BIN                 stsd binary (default: <target dir>/release/stsd, built when missing)
+#   STSD_BIN                 stsd binary (default: <target dir>/release/stsd, built or brought up to date by cargo)
 #   CONFORMANCE_WAIT_SECS    how long to wait for a server to come up (default 30)
 #   CONFORMANCE_KEEP_STATE=1 keep the run's temporary directory (configs, logs, tokens)
 #
@@ -55,9 +55,13 @@ resolve_stsd() {
   fi
   local target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
   STSD_BIN="$target_dir/release/stsd"
-  if [[ ! -x "$STSD_BIN" ]]; then
+  # cargo is quick when the binary is current, and a stale binary would test old code.
+  if command -v cargo >/dev/null; then
     log "building stsd (cargo build --release)"
-    (cd "$ROOT" && cargo build --release --quiet)
+    (cd "$ROOT" && cargo build --release --quiet --bin stsd)
+  elif [[ ! -x "$STSD_BIN" ]]; then
+    echo "no stsd binary at $STSD_BIN and no cargo to build one; set STSD_BIN" >&2
+    exit 2
   fi
 }
 

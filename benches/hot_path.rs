@@ -1,0 +1,250 @@
+//! Micro-benchmarks of the pieces every AssumeRoleWithWebIdentity runs: form parsing, token
+//! parsing and signature verification, the verified-token cache key, trust-policy evaluation,
+//! session-token minting, credential derivation and the XML response.
+
+#[path = "support/tokens.rs"]
+mod tokens;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+use stsd::api::sts::form::Params;
+use stsd::api::sts::xml;
+use stsd::config::{ClaimsMapping, OidcSettings, ProviderKind, ProviderSpec};
+use stsd::jwks::KeySet;
+use stsd::policy::{evaluate, federated_identifiers, EvalRequest, PolicyDocument};
+use stsd::providers::{Jws, JwsAlgorithm, TokenCache, VerifiedIdentity};
+use stsd::service::context::trust_context;
+use stsd::service::{AssumeRoleOutput, AssumeRoleRequest, AssumedRoleUser, IssuedCredentials};
+use stsd::session::{
+    derive_credentials, new_session_id, parent_user_id, SecretDerivation, SessionClaims,
+    SessionKeys, SigningKey,
+};
+
+use tokens::{k8s_claims, Alg, Signer};
+
+const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+const AUDIENCE: &str = "sts.example.com";
+const NOW: i64 = 1_800_000_000;
+
+fn signed(alg: Alg) -> (String, KeySet) {
+    let signer = Signer::generate(alg);
+    let token = signer.sign(&k8s_claims(ISSUER, AUDIENCE, 1, NOW, NOW + 3600));
+    let jwks = tokens::jwks(&[&signer]).to_string();
+    let keys = KeySet::from_json(jwks.as_bytes(), &JwsAlgorithm::ALL).expect("jwks");
+    (token, keys)
+}
+
+fn verify(c: &mut Criterion) {
+    let mut group = c.benchmark_group("verify");
+    for (alg, jws_alg) in [
+        (Alg::Rs256, JwsAlgorithm::Rs256),
+        (Alg::Es256, JwsAlgorithm::Es256),
+    ] {
+        let (token, keys) = signed(alg);
+        let jws = Jws::parse(&token).expect("parse");
+        let key = keys.find(jws.kid(), jws_alg).expect("key");
+        group.bench_function(format!("{}_signature", alg.name()), |b| {
+            b.iter(|| {
+                assert!(key.verify(
+                    jws_alg,
+                    black_box(jws.signing_input().as_bytes()),
+                    jws.signature()
+                ))
+            })
+        });
+        group.bench_function(format!("{}_parse", alg.name()), |b| {
+            b.iter(|| Jws::parse(black_box(&token)).expect("parse"))
+        });
+    }
+    let (token, _) = signed(Alg::Rs256);
+    group.bench_function("cache_key_sha256", |b| {
+        b.iter(|| TokenCache::digest(black_box(&token)))
+    });
+    group.finish();
+}
+
+fn provider_spec() -> ProviderSpec {
+    ProviderSpec {
+        name: "k8s".into(),
+        kind: ProviderKind::Kubernetes,
+        enabled: true,
+        settings: OidcSettings {
+            issuer: ISSUER.into(),
+            client_ids: vec![AUDIENCE.into()],
+            jwks_uri: None,
+            client_secret: None,
+            user_info_uri: None,
+            scopes: vec![],
+            claims_mapping: ClaimsMapping::default(),
+            role_mapping: None,
+            policy_claim: None,
+            allowed_principal_tag_keys: vec![],
+            tls_ca_cert: None,
+            tls_insecure_skip_verify: false,
+            thumbprints: vec![],
+            bearer_token_file: None,
+            allowed_algorithms: JwsAlgorithm::ALL.to_vec(),
+            jwks_cache_ttl: Duration::from_secs(3600),
+            http_timeout: Duration::from_secs(5),
+        },
+    }
+}
+
+fn identity() -> VerifiedIdentity {
+    let claims = k8s_claims(ISSUER, AUDIENCE, 1, NOW, NOW + 3600);
+    VerifiedIdentity {
+        provider: "k8s".into(),
+        issuer: ISSUER.into(),
+        subject: "system:serviceaccount:apps:builder".into(),
+        audiences: vec![AUDIENCE.into()],
+        matched_audience: AUDIENCE.into(),
+        expires_at: Some(NOW + 3600),
+        claims: tokens::as_map(&claims),
+        username: None,
+        email: None,
+        groups: vec![],
+        roles: vec![],
+    }
+}
+
+/// The trust policy of the usual Kubernetes role: this service account, this audience.
+const TRUST_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [{
+    "Effect": "Allow",
+    "Principal": {"Federated": "k8s"},
+    "Action": "sts:AssumeRoleWithWebIdentity",
+    "Condition": {
+      "StringEquals": {
+        "kubernetes.default.svc.cluster.local:aud": "sts.example.com",
+        "oidc:kubernetes.io/namespace": "apps"
+      },
+      "StringLike": {"oidc:sub": "system:serviceaccount:apps:*"}
+    }
+  }]
+}"#;
+
+fn policy(c: &mut Criterion) {
+    let doc = PolicyDocument::parse(TRUST_POLICY).expect("policy");
+    let spec = provider_spec();
+    let identity = identity();
+    let request = AssumeRoleRequest {
+        role_arn: Some("arn:aws:iam::role/Builder".into()),
+        role_session_name: "builder-7d9f8c6b5-00001".into(),
+        web_identity_token: String::new(),
+        duration_seconds: None,
+        policy: None,
+        source_ip: None,
+    };
+    let federated = federated_identifiers("k8s", ISSUER, None);
+    let mut group = c.benchmark_group("policy");
+    group.bench_function("trust_context", |b| {
+        b.iter(|| trust_context(&spec, black_box(&identity), &request, NOW))
+    });
+    let ctx = trust_context(&spec, &identity, &request, NOW);
+    group.bench_function("evaluate_trust", |b| {
+        b.iter(|| {
+            let req = EvalRequest {
+                action: "sts:AssumeRoleWithWebIdentity",
+                federated: &federated,
+                context: black_box(&ctx),
+            };
+            assert!(evaluate(&doc, &req).is_allowed());
+        })
+    });
+    group.finish();
+}
+
+fn session(c: &mut Criterion) {
+    let key = SigningKey::from_bytes(b"a-32-byte-signing-key-for-bench!".to_vec()).expect("key");
+    let keys = SessionKeys::new("seaweedfs-sts", key.clone(), vec![]);
+    let sid = new_session_id();
+    let mut claims = SessionClaims::new("seaweedfs-sts", &sid, NOW, NOW + 3600);
+    claims.snam = "builder-7d9f8c6b5-00001".into();
+    claims.role = "arn:aws:iam::role/Builder".into();
+    claims.assumed = "arn:aws:sts::assumed-role/Builder/builder-7d9f8c6b5-00001".into();
+    claims.principal = claims.assumed.clone();
+    claims.idp = "k8s".into();
+    claims.ext_uid = "system:serviceaccount:apps:builder".into();
+    claims.prov_iss = ISSUER.into();
+    claims.puid = parent_user_id(&claims.ext_uid, ISSUER);
+    claims.max_dur = Some(3600);
+
+    let mut group = c.benchmark_group("session");
+    group.bench_function("mint", |b| b.iter(|| keys.mint(black_box(&claims))));
+    let token = keys.mint(&claims);
+    group.bench_function("verify", |b| {
+        b.iter(|| keys.verify(black_box(&token), NOW).expect("valid"))
+    });
+    group.bench_function("new_session_id", |b| b.iter(new_session_id));
+    for (name, mode) in [
+        ("derive_seaweedfs", SecretDerivation::SeaweedFs),
+        ("derive_hmac", SecretDerivation::Hmac),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| derive_credentials(black_box(&sid), mode, &key))
+        });
+    }
+    group.finish();
+}
+
+fn http(c: &mut Criterion) {
+    let (token, _) = signed(Alg::Rs256);
+    let body = format!(
+        "Action=AssumeRoleWithWebIdentity&Version=2011-06-15\
+         &RoleArn=arn%3Aaws%3Aiam%3A%3Arole%2FBuilder&RoleSessionName=builder\
+         &DurationSeconds=3600&WebIdentityToken={token}"
+    );
+    let key = SigningKey::from_bytes(b"a-32-byte-signing-key-for-bench!".to_vec()).expect("key");
+    let creds = derive_credentials(&new_session_id(), SecretDerivation::SeaweedFs, &key);
+    let output = AssumeRoleOutput {
+        credentials: IssuedCredentials {
+            access_key_id: creds.access_key_id,
+            secret_access_key: creds.secret_access_key,
+            // A session token of the usual size.
+            session_token: "x".repeat(900),
+            expiration: time::OffsetDateTime::from_unix_timestamp(NOW + 3600).expect("time"),
+        },
+        subject: "system:serviceaccount:apps:builder".into(),
+        assumed_role_user: AssumedRoleUser {
+            arn: "arn:aws:sts::assumed-role/Builder/builder".into(),
+            assumed_role_id: "Builder:builder".into(),
+        },
+        provider: ISSUER.into(),
+        provider_name: "k8s".into(),
+        audience: AUDIENCE.into(),
+        packed_policy_size: None,
+    };
+    let mut group = c.benchmark_group("http");
+    group.bench_function("form_parse", |b| {
+        b.iter(|| Params::parse(b"", black_box(body.as_bytes())).expect("form"))
+    });
+    group.bench_function("xml_assume_role_response", |b| {
+        b.iter(|| {
+            xml::assume_role_with_web_identity(
+                black_box(&output),
+                "c0ffee00-0000-4000-8000-000000000000",
+            )
+            .expect("xml")
+        })
+    });
+    group.finish();
+}
+
+fn config() -> Criterion {
+    // Short runs: these are for spotting regressions and relative costs, not publication.
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = verify, policy, session, http
+}
+criterion_main!(benches);
