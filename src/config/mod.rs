@@ -89,6 +89,14 @@ pub fn load_with(
             format!("{source_name} must contain a JSON object"),
         )));
     }
+    // A repeated key would silently keep only its last value: in a trust policy that can drop
+    // a condition and widen who may assume the role.
+    if crate::policy::repeats_a_key(text) {
+        return Err(ConfigErrors::single(Problem::new(
+            "",
+            format!("{source_name}: an object names the same key twice"),
+        )));
+    }
     let mut problems = subst::substitute_tree(&mut root, ctx.env);
     schema::strip_nulls(&mut root);
     let shape = schema::check_shape(&root);

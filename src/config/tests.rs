@@ -921,3 +921,18 @@ fn a_seaweedfs_style_file_loads_without_warnings() {
     assert_eq!(s.claims_mapping.groups_claim.as_deref(), Some("roles"));
     assert_eq!(s.role_mapping.as_ref().unwrap().rules[0].value, "s3-admin");
 }
+
+#[test]
+fn a_repeated_key_is_refused_rather_than_silently_dropped() {
+    // Two StringEquals blocks: serde's Value would keep only the second and drop the sub check.
+    let text = base()
+        .to_string()
+        .replacen("\"roles\":", "\"roles\": [], \"roles\":", 1);
+    let errors = load_str(&text, "iam.json", &|_| None).unwrap_err();
+    assert_eq!(
+        errors.problems[0].to_string(),
+        "iam.json: an object names the same key twice"
+    );
+    let valid = base().to_string();
+    assert!(load_str(&valid, "iam.json", &|_| None).is_ok());
+}

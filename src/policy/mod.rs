@@ -24,7 +24,7 @@ pub use model::{
     ConditionBlock, ConditionEntry, ConditionValue, Effect, OneOrMany, Operator, OperatorKind,
     PolicyDocument, Principal, PrincipalType, SetQualifier, Statement, ValueKind,
 };
-pub use parse::{MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ELEMENTS};
+pub use parse::{repeats_a_key, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_ELEMENTS};
 pub use validate::TRUST_ACTIONS;
 
 /// The current policy language version.

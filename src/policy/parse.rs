@@ -28,13 +28,19 @@ pub(super) fn parse_text(text: &str) -> Result<PolicyDocument, PolicyError> {
         .map_err(|e| PolicyError::new("", format!("invalid JSON: {e}")))?;
     // `Value` keeps the last of repeated keys, which would silently drop e.g. a first
     // condition block; a second pass refuses such documents instead.
-    if serde_json::from_str::<UniqueKeys>(text).is_err() {
+    if repeats_a_key(text) {
         return Err(PolicyError::new(
             "",
             "invalid JSON: an object names the same key twice",
         ));
     }
     parse_document(&value)
+}
+
+/// Whether any object in the JSON `text` names a key twice (or `text` is not JSON). `Value`
+/// keeps the last of repeated keys, which in a policy can silently drop a condition.
+pub fn repeats_a_key(text: &str) -> bool {
+    serde_json::from_str::<UniqueKeys>(text).is_err()
 }
 
 /// Deserializes any JSON and fails on an object that repeats a key.
