@@ -181,7 +181,7 @@ mod rendered_bodies {
         HttpResponse::Ok()
             .content_type(xml::CONTENT_TYPE)
             .insert_header(("x-amzn-requestid", "11111111-2222-3333-4444-555555555555"))
-            .body(xml.unwrap())
+            .body(xml)
     }
 
     fn start() -> String {

@@ -92,13 +92,9 @@ pub fn error_response(req: &HttpRequest, err: &ApiError, format: Format) -> Http
     let mut builder = HttpResponse::build(err.status());
     builder.insert_header((REQUEST_ID_HEADER, request_id.header_value()));
     match format {
-        Format::Xml => match sts::xml::error(err, request_id.as_str()) {
-            Ok(body) => builder.content_type(sts::xml::CONTENT_TYPE).body(body),
-            Err(e) => {
-                tracing::error!(error = %e, "could not serialize an error response");
-                HttpResponse::InternalServerError().finish()
-            }
-        },
+        Format::Xml => builder
+            .content_type(sts::xml::CONTENT_TYPE)
+            .body(sts::xml::error(err, request_id.as_str())),
         Format::Json => builder.json(JsonErrorResponse {
             error: JsonError {
                 code: err.aws_code(),

@@ -428,6 +428,12 @@ impl serde_json::ser::Formatter for GoFormatter {
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
+        // U+2028 and U+2029 both start with the byte 0xE2. No early exit: the scan vectorises.
+        if !fragment.bytes().fold(false, |seen, b| {
+            seen | matches!(b, b'<' | b'>' | b'&' | 0xE2)
+        }) {
+            return writer.write_all(fragment.as_bytes());
+        }
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             let escape = match c {
@@ -508,6 +514,10 @@ mod tests {
         let text = String::from_utf8(c.to_go_json()).unwrap();
         assert!(text.contains(r#""snam":"a\u003cb\u003e\u0026c\u2028""#));
         assert!(text.contains(r#""req_ctx":{"z":{"a":["x",{"c":3,"d":2}],"b":1}}"#));
+        // Other characters starting with the byte 0xE2 stay as they are.
+        c.snam = "€\u{2029}…".into();
+        let text = String::from_utf8(c.to_go_json()).unwrap();
+        assert!(text.contains(r#""snam":"€\u2029…""#), "{text}");
     }
 
     #[test]

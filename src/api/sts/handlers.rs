@@ -54,8 +54,7 @@ async fn handle_query(
                 .assume_role_with_web_identity(request, OffsetDateTime::now_utc())
                 .await?;
             state.metrics.credentials_issued(&output.provider_name);
-            let body = xml::assume_role_with_web_identity(&output, RequestId::of(req).as_str())
-                .map_err(serialization_failure)?;
+            let body = xml::assume_role_with_web_identity(&output, RequestId::of(req).as_str());
             Ok(api::xml_response(req, body))
         }
         Action::GetCallerIdentity => get_caller_identity(req, &body, state),
@@ -72,8 +71,7 @@ fn get_caller_identity(
     let identity = state
         .service()
         .get_caller_identity(&signed_request(req, body), OffsetDateTime::now_utc())?;
-    let body = xml::get_caller_identity(&identity, RequestId::of(req).as_str())
-        .map_err(serialization_failure)?;
+    let body = xml::get_caller_identity(&identity, RequestId::of(req).as_str());
     Ok(api::xml_response(req, body))
 }
 
@@ -153,10 +151,4 @@ fn is_form(req: &HttpRequest) -> bool {
             })
         }),
     }
-}
-
-fn serialization_failure(e: quick_xml::se::SeError) -> ApiError {
-    ApiError::Service(crate::service::ServiceError::Internal {
-        detail: format!("response serialization failed: {e}"),
-    })
 }
