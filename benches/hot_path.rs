@@ -14,7 +14,7 @@ use stsd::api::sts::form::Params;
 use stsd::api::sts::xml;
 use stsd::config::{ClaimsMapping, OidcSettings, ProviderKind, ProviderSpec};
 use stsd::jwks::KeySet;
-use stsd::policy::{evaluate, federated_identifiers, EvalRequest, PolicyDocument};
+use stsd::policy::{evaluate, federated_identifiers, ContextKeys, EvalRequest, PolicyDocument};
 use stsd::providers::{Jws, JwsAlgorithm, TokenCache, VerifiedIdentity};
 use stsd::service::context::trust_context;
 use stsd::service::{AssumeRoleOutput, AssumeRoleRequest, AssumedRoleUser, IssuedCredentials};
@@ -141,10 +141,22 @@ fn policy(c: &mut Criterion) {
     };
     let federated = federated_identifiers("k8s", ISSUER, None);
     let mut group = c.benchmark_group("policy");
+    let keys = doc.context_keys();
     group.bench_function("trust_context", |b| {
-        b.iter(|| trust_context(&spec, black_box(&identity), &request, NOW))
+        b.iter(|| trust_context(&spec, black_box(&identity), &request, NOW, &keys))
     });
-    let ctx = trust_context(&spec, &identity, &request, NOW);
+    group.bench_function("trust_context_all_keys", |b| {
+        b.iter(|| {
+            trust_context(
+                &spec,
+                black_box(&identity),
+                &request,
+                NOW,
+                &ContextKeys::All,
+            )
+        })
+    });
+    let ctx = trust_context(&spec, &identity, &request, NOW, &keys);
     group.bench_function("evaluate_trust", |b| {
         b.iter(|| {
             let req = EvalRequest {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::policy::PolicyDocument;
+use crate::policy::{ContextKeys, PolicyDocument};
 use crate::providers::JwsAlgorithm;
 use crate::secret::SecretString;
 use crate::session::{SecretDerivation, SigningKey};
@@ -114,6 +114,8 @@ pub struct Role {
     pub role_arn: String,
     pub attached_policies: Vec<String>,
     pub trust_policy: PolicyDocument,
+    /// The condition keys the trust policy reads; the request context is built for these only.
+    pub trust_keys: ContextKeys,
     pub max_session_duration: Option<Duration>,
     pub description: Option<String>,
 }

@@ -794,6 +794,7 @@ fn roles(c: &mut Collector, entries: &[RoleEntry], policies: &[PolicyEntry]) -> 
                 role_name: r.role_name.clone(),
                 role_arn,
                 attached_policies: r.attached_policies.clone(),
+                trust_keys: trust_policy.context_keys(),
                 trust_policy,
                 max_session_duration,
                 description: r.description.clone(),

@@ -310,6 +310,16 @@ fn segments(text: &str) -> Vec<Segment<'_>> {
     out
 }
 
+/// The keys of the `${…}` variables in a condition value.
+pub(crate) fn variable_keys(text: &str) -> impl Iterator<Item = &str> {
+    segments(text)
+        .into_iter()
+        .filter_map(|segment| match segment {
+            Segment::Variable { key, .. } => Some(key),
+            _ => None,
+        })
+}
+
 /// `key` or `key, 'default'` (IAM's default-value syntax).
 fn variable(inner: &str) -> Segment<'_> {
     let (key, default) = match inner.split_once(',') {

@@ -68,6 +68,58 @@ impl From<Vec<&str>> for ContextValue {
     }
 }
 
+/// The condition keys a policy can read: the keys its conditions name and the `${…}` variables
+/// in its condition values, lower-cased. A context built for a policy needs only these, so a
+/// token's claims that no condition mentions are never turned into context entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextKeys {
+    /// Every key (the dry run and tests build the full context).
+    All,
+    /// Sorted, de-duplicated, lower-cased.
+    Only(Vec<String>),
+}
+
+impl ContextKeys {
+    pub fn only<I: IntoIterator<Item = S>, S: AsRef<str>>(keys: I) -> Self {
+        let mut keys: Vec<String> = keys
+            .into_iter()
+            .map(|k| k.as_ref().to_lowercase())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        ContextKeys::Only(keys)
+    }
+
+    /// Whether `key` (any spelling) may be read.
+    pub fn wants(&self, key: &str) -> bool {
+        self.any(key, |rest| rest.is_empty())
+    }
+
+    /// Whether `key` or a key below it (`key/…`, a flattened claim object) may be read.
+    pub fn wants_within(&self, key: &str) -> bool {
+        self.any(key, |rest| rest.is_empty() || rest[0] == b'/')
+    }
+
+    /// Compares without allocating for ASCII keys. A non-ASCII key is always wanted: Unicode
+    /// lower-casing is context-sensitive (final sigma), so a piece of a key cannot be folded on
+    /// its own, and an extra context entry is harmless where a missing one is not.
+    fn any(&self, key: &str, rest_ok: impl Fn(&[u8]) -> bool) -> bool {
+        let ContextKeys::Only(keys) = self else {
+            return true;
+        };
+        if !key.is_ascii() {
+            return true;
+        }
+        let key = key.as_bytes();
+        keys.iter().any(|k| {
+            let k = k.as_bytes();
+            k.len() >= key.len()
+                && k[..key.len()].eq_ignore_ascii_case(key)
+                && rest_ok(&k[key.len()..])
+        })
+    }
+}
+
 /// Condition keys and their values. Keys are stored lower-cased; the spelling first inserted is
 /// kept for display.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -171,6 +223,25 @@ impl<K: Into<String>, V: Into<ContextValue>> FromIterator<(K, V)> for Context {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn context_keys_match_whole_keys_and_flattened_children_in_any_case() {
+        let keys = ContextKeys::only(["oidc:Kubernetes.io/namespace", "aws:userid", "oidc:sub"]);
+        assert!(keys.wants("OIDC:SUB"));
+        assert!(keys.wants("aws:UserId"));
+        assert!(!keys.wants("oidc:su"));
+        assert!(!keys.wants("oidc:subject"));
+        assert!(!keys.wants("oidc:kubernetes.io"));
+        assert!(keys.wants_within("oidc:kubernetes.io"));
+        assert!(keys.wants_within("oidc:KUBERNETES.IO/namespace"));
+        assert!(!keys.wants_within("oidc:kubernetes"));
+        assert!(!keys.wants_within("oidc:kubernetes.io/name"));
+        assert!(!keys.wants_within("oidc:email"));
+        // Non-ASCII keys cannot be folded piecewise, so they are always kept.
+        assert!(keys.wants("oidc:größe"));
+        assert!(ContextKeys::All.wants("anything"));
+        assert!(!ContextKeys::only(Vec::<String>::new()).wants_within("oidc:sub"));
+    }
 
     #[test]
     fn keys_are_case_insensitive() {

@@ -15,7 +15,7 @@ mod tests;
 use serde_json::Value;
 
 pub use condition::{ConditionFailure, FailureReason};
-pub use context::{Context, ContextValue};
+pub use context::{Context, ContextKeys, ContextValue};
 pub use eval::{
     evaluate, federated_identifiers, issuer_host_path, Decision, EvalRequest, Evaluation,
     StatementOutcome, StatementTrace,
@@ -77,6 +77,24 @@ impl PolicyDocument {
     /// Problems that make the document unusable as an identity or session policy.
     pub fn validate_session(&self) -> Vec<PolicyError> {
         validate::validate(self, validate::Use::Session)
+    }
+
+    /// The condition keys evaluating this document can read: condition keys and the variables
+    /// in condition values. Statements without conditions read none.
+    pub fn context_keys(&self) -> ContextKeys {
+        let entries = self
+            .statements
+            .iter()
+            .flat_map(|statement| &statement.condition)
+            .flat_map(|block| &block.entries);
+        let mut keys = Vec::new();
+        for entry in entries {
+            keys.push(entry.key.as_str());
+            for value in &entry.values {
+                keys.extend(condition::variable_keys(&value.text));
+            }
+        }
+        ContextKeys::only(keys)
     }
 
     /// The normalised JSON form (SeaweedFS's key order and Go escaping), embedded as `spol`; its

@@ -1288,3 +1288,27 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn context_keys_are_the_condition_keys_and_the_variables_in_values() {
+    let policy = doc(json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Federated": "k8s"}, "Action": "sts:AssumeRoleWithWebIdentity",
+         "Condition": {"StringEquals": {"oidc:Sub": "${aws:userid}", "oidc:aud": ["a", "${oidc:azp, 'x'}"]}}},
+        {"Effect": "Deny", "Principal": "*", "Action": "sts:*",
+         "Condition": {"StringLike": {"OIDC:SUB": "pre-${ oidc:kubernetes.io/namespace }-${*}"}}},
+        {"Effect": "Allow", "Principal": "*", "Action": "sts:*"}
+    ]}));
+    assert_eq!(
+        policy.context_keys(),
+        ContextKeys::Only(vec![
+            "aws:userid".into(),
+            "oidc:aud".into(),
+            "oidc:azp".into(),
+            "oidc:kubernetes.io/namespace".into(),
+            "oidc:sub".into(),
+        ])
+    );
+    let unconditional = doc(json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "sts:*"}]}));
+    assert_eq!(unconditional.context_keys(), ContextKeys::Only(vec![]));
+}

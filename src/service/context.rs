@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::config::ProviderSpec;
-use crate::policy::{issuer_host_path, wildcard, Context, ContextValue};
+use crate::policy::{issuer_host_path, wildcard, Context, ContextKeys, ContextValue};
 use crate::providers::VerifiedIdentity;
 
 use super::AssumeRoleRequest;
@@ -20,50 +20,85 @@ const NON_ATTRIBUTE_CLAIMS: [&str; 11] = [
 const MAX_CLAIM_DEPTH: usize = 4;
 
 /// Context keys for the trust policy: `oidc:<claim>` for every claim, the AWS forms
-/// `<issuer host/path>:<claim>`, and the `aws:`/`sts:` keys.
+/// `<issuer host/path>:<claim>`, and the `aws:`/`sts:` keys — each only if `keys` says the
+/// policy can read it, so a claim no condition names costs nothing.
 pub fn trust_context(
     spec: &ProviderSpec,
     identity: &VerifiedIdentity,
     request: &AssumeRoleRequest,
     now: i64,
+    keys: &ContextKeys,
 ) -> Context {
     let mut ctx = Context::new();
     let host_path = issuer_host_path(&identity.issuer);
+    let mut key = String::with_capacity(64);
     for (claim, value) in &identity.claims {
-        insert_claim(&mut ctx, &format!("oidc:{claim}"), value, 0);
-        if !host_path.is_empty() {
-            insert_claim(&mut ctx, &format!("{host_path}:{claim}"), value, 0);
+        for prefix in ["oidc", host_path] {
+            if prefix.is_empty() {
+                continue;
+            }
+            key.clear();
+            key.push_str(prefix);
+            key.push(':');
+            key.push_str(claim);
+            insert_claim(&mut ctx, keys, &mut key, value, 0);
         }
     }
-    ctx.insert("oidc:sub", identity.subject.clone());
-    ctx.insert("oidc:iss", identity.issuer.clone());
-    ctx.insert("aws:FederatedProvider", spec.name.clone());
-    ctx.insert("aws:userid", identity.subject.clone());
-    ctx.insert("sts:RoleSessionName", request.role_session_name.clone());
+    let mut put = |key: &str, value: &dyn Fn() -> String| {
+        if keys.wants(key) {
+            ctx.insert(key, value());
+        }
+    };
+    put("oidc:sub", &|| identity.subject.clone());
+    put("oidc:iss", &|| identity.issuer.clone());
+    put("aws:FederatedProvider", &|| spec.name.clone());
+    put("aws:userid", &|| identity.subject.clone());
+    put("sts:RoleSessionName", &|| request.role_session_name.clone());
     if let Some(d) = request.duration_seconds {
-        ctx.insert("sts:DurationSeconds", d.to_string());
+        put("sts:DurationSeconds", &|| d.to_string());
     }
     if let Some(ip) = request.source_ip {
-        ctx.insert("aws:SourceIp", ip.to_string());
+        put("aws:SourceIp", &|| ip.to_string());
     }
-    ctx.insert_request_time(now);
+    if keys.wants("aws:EpochTime") || keys.wants("aws:CurrentTime") {
+        ctx.insert_request_time(now);
+    }
     ctx
 }
 
 /// Scalars and arrays become condition values as they are; an object becomes its JSON text
 /// plus one key per nested field, so a ServiceAccount token's `kubernetes.io` claim can be
 /// matched as `oidc:kubernetes.io/namespace`.
-fn insert_claim(ctx: &mut Context, key: &str, value: &Value, depth: usize) {
+fn insert_claim(
+    ctx: &mut Context,
+    keys: &ContextKeys,
+    key: &mut String,
+    value: &Value,
+    depth: usize,
+) {
+    if !keys.wants_within(key) {
+        return;
+    }
     match value {
         Value::Object(fields) => {
-            ctx.insert(key, value.to_string());
+            if keys.wants(key) {
+                ctx.insert(key.as_str(), value.to_string());
+            }
             if depth < MAX_CLAIM_DEPTH {
+                let len = key.len();
                 for (field, nested) in fields {
-                    insert_claim(ctx, &format!("{key}/{field}"), nested, depth + 1);
+                    key.push('/');
+                    key.push_str(field);
+                    insert_claim(ctx, keys, key, nested, depth + 1);
+                    key.truncate(len);
                 }
             }
         }
-        other => ctx.insert_json(key, other),
+        other => {
+            if keys.wants(key) {
+                ctx.insert_json(key.as_str(), other);
+            }
+        }
     }
 }
 
@@ -184,6 +219,148 @@ fn mapped_roles(spec: &ProviderSpec, identity: &VerifiedIdentity) -> Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config;
+    use crate::policy::{evaluate, federated_identifiers, EvalRequest, PolicyDocument};
+    use serde_json::json;
+
+    const NOW: i64 = 1_767_225_600;
+
+    fn spec() -> ProviderSpec {
+        let file = json!({
+            "sts": {"issuer": "test-sts", "signingKey": "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc="},
+            "providers": [{"name": "k8s", "type": "oidc",
+                "config": {"issuer": "https://oidc.example.com/tenant", "clientId": "sts"}}]
+        });
+        let loaded = config::load_str(&file.to_string(), "test", &|_| None).expect("valid config");
+        loaded.config.providers[0].clone()
+    }
+
+    fn identity() -> VerifiedIdentity {
+        let claims = json!({
+            "iss": "https://oidc.example.com/tenant",
+            "sub": "system:serviceaccount:apps:builder",
+            "aud": ["sts", "other"],
+            "exp": NOW + 3600,
+            "iat": NOW,
+            "Email": "builder@example.com",
+            "https://example.com/groups": ["ops", "dev"],
+            "kubernetes.io": {"namespace": "apps", "serviceaccount": {"name": "builder", "uid": "u-1"}},
+            "größe": "xl",
+            "amr": ["pwd", "mfa"],
+            "email_verified": true,
+            "unused": {"deep": {"er": 1}}
+        });
+        VerifiedIdentity {
+            provider: "k8s".into(),
+            issuer: "https://oidc.example.com/tenant".into(),
+            subject: "system:serviceaccount:apps:builder".into(),
+            audiences: vec!["sts".into(), "other".into()],
+            matched_audience: "sts".into(),
+            expires_at: Some(NOW + 3600),
+            claims: claims.as_object().cloned().unwrap_or_default(),
+            username: None,
+            email: None,
+            groups: vec![],
+            roles: vec![],
+        }
+    }
+
+    fn request() -> AssumeRoleRequest {
+        AssumeRoleRequest {
+            role_arn: Some("arn:aws:iam::role/R".into()),
+            role_session_name: "builder-1".into(),
+            web_identity_token: String::new(),
+            duration_seconds: Some(900),
+            policy: None,
+            source_ip: Some("10.1.2.3".parse().unwrap()),
+        }
+    }
+
+    fn trust(condition: serde_json::Value) -> PolicyDocument {
+        PolicyDocument::from_value(&json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Federated": "k8s"},
+            "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}]}))
+        .unwrap()
+    }
+
+    /// Conditions reaching every kind of context key: plain, AWS host/path form, flattened
+    /// objects, an object's JSON text, a claim name with slashes, another spelling, a
+    /// non-ASCII claim, sets, the aws:/sts: keys and variables in values.
+    fn conditions() -> Vec<serde_json::Value> {
+        vec![
+            json!({"StringEquals": {"oidc:sub": "system:serviceaccount:apps:builder"}}),
+            json!({"StringEquals": {"oidc.example.com/tenant:aud": "sts"}}),
+            json!({"StringEquals": {"OIDC:Kubernetes.IO/Namespace": "apps"}}),
+            json!({"StringEquals": {"oidc:kubernetes.io/serviceaccount/name": "builder"}}),
+            json!({"StringLike": {"oidc:kubernetes.io": "*\"namespace\":\"apps\"*"}}),
+            json!({"ForAnyValue:StringEquals": {"oidc:https://example.com/groups": "ops"}}),
+            json!({"StringEquals": {"oidc:email": "builder@example.com"}}),
+            json!({"StringEquals": {"oidc:GRÖßE": "xl"}}),
+            json!({"ForAllValues:StringEquals": {"oidc:amr": ["pwd", "mfa"]}}),
+            json!({"Bool": {"oidc:email_verified": "true"}}),
+            json!({"StringEquals": {"sts:RoleSessionName": "${oidc:kubernetes.io/serviceaccount/name}-1"}}),
+            json!({"StringEquals": {"aws:userid": "${oidc:sub}", "aws:FederatedProvider": "k8s"}}),
+            json!({"DateGreaterThan": {"aws:CurrentTime": "2025-01-01T00:00:00Z"},
+                   "NumericLessThanEquals": {"sts:DurationSeconds": "900"},
+                   "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
+            json!({"StringEquals": {"oidc:iss": "https://oidc.example.com/tenant", "oidc:nothing": "x"}}),
+            json!({"Null": {"oidc:unused/deep": "false"}}),
+        ]
+    }
+
+    #[test]
+    fn a_context_built_for_the_policy_keys_decides_like_the_full_context() {
+        let (spec, identity, request) = (spec(), identity(), request());
+        let full = trust_context(&spec, &identity, &request, NOW, &ContextKeys::All);
+        let federated = federated_identifiers(&spec.name, &spec.settings.issuer, None);
+        for condition in conditions() {
+            let doc = trust(condition.clone());
+            let keys = doc.context_keys();
+            let ContextKeys::Only(named) = &keys else {
+                panic!("a document yields the keys it names");
+            };
+            let narrow = trust_context(&spec, &identity, &request, NOW, &keys);
+            for key in named {
+                assert_eq!(narrow.get(key), full.get(key), "{key} in {condition}");
+            }
+            let decide = |context: &Context| {
+                evaluate(
+                    &doc,
+                    &EvalRequest {
+                        action: "sts:AssumeRoleWithWebIdentity",
+                        federated: &federated,
+                        context,
+                    },
+                )
+                .decision
+            };
+            assert_eq!(decide(&narrow), decide(&full), "{condition}");
+            let allowed = matches!(decide(&narrow), crate::policy::Decision::Allow { .. });
+            assert!(
+                allowed != condition.to_string().contains("nothing"),
+                "{condition} should allow this identity"
+            );
+        }
+    }
+
+    #[test]
+    fn claims_no_condition_names_are_left_out() {
+        let keys =
+            trust(json!({"StringEquals": {"oidc:kubernetes.io/namespace": "apps"}})).context_keys();
+        let ctx = trust_context(&spec(), &identity(), &request(), NOW, &keys);
+        let built: Vec<&str> = ctx.iter().map(|(key, _)| key).collect();
+        // The non-ASCII claim is kept on purpose: its key cannot be folded piecewise.
+        assert_eq!(
+            built,
+            [
+                "oidc.example.com/tenant:größe",
+                "oidc:größe",
+                "oidc:kubernetes.io/namespace"
+            ]
+        );
+        let full = trust_context(&spec(), &identity(), &request(), NOW, &ContextKeys::All);
+        assert!(full.len() > 25, "the full context has {} keys", full.len());
+    }
 
     #[test]
     fn policy_claim_values_accept_strings_lists_and_commas() {

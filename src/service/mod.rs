@@ -289,7 +289,7 @@ fn evaluate_trust(
     role: &Role,
     now: i64,
 ) -> Evaluation {
-    let ctx = context::trust_context(spec, identity, request, now);
+    let ctx = context::trust_context(spec, identity, request, now, &role.trust_keys);
     let federated = policy::federated_identifiers(
         &spec.name,
         &spec.settings.issuer,
