@@ -129,8 +129,9 @@ enum ConfigSource<'a> {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    // A second initialisation (tests) is not an error worth stopping for.
-    let _ = init_logging(args.log_format);
+    // A second initialisation (tests) is not an error worth stopping for. The guard writes out
+    // queued log lines when `serve` returns.
+    let _log_guard = init_logging(args.log_format).ok();
     let source = match (&args.config, args.dev) {
         (Some(path), true) => {
             tracing::warn!(config = %path.display(), "--dev ignores the configuration file");
