@@ -4,6 +4,8 @@
 #   bench/load.sh            release build, full run (about two minutes plus token generation)
 #   PROFILE=debug bench/load.sh   debug build (for working on the scripts; figures meaningless)
 #   BULK=1000000 bench/load.sh    also drive a million distinct tokens through the cache
+#   PERF_DIR=dir bench/load.sh    also record the cold and warm runs with `perf record` (DWARF
+#                                 call graphs) into dir/cold.data and dir/warm.data
 #
 # Everything listens on 127.0.0.1 only; every process started here is stopped on exit.
 # Needs wrk (apt-get install wrk). Prints a results table; RESULTS=path also writes it there.
@@ -21,6 +23,7 @@ IDP_PORT=${IDP_PORT:-18091}
 STS_PORT=${STS_PORT:-18090}
 HELLO_PORT=${HELLO_PORT:-18092}
 RESULTS=${RESULTS:-}
+PERF_DIR=${PERF_DIR:-}
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 
@@ -86,9 +89,19 @@ run_load() {
   local name=$1 pid=$2 url=$3 conns=$4
   shift 4
   local before after out=$WORK/wrk-$name.txt
+  local perf_pid=
+  if [[ -n $PERF_DIR && ($name == cold || $name == warm) ]]; then
+    mkdir -p "$PERF_DIR"
+    perf record -q -F 499 --call-graph dwarf,16384 -p "$pid" -o "$PERF_DIR/$name.data" 2>/dev/null &
+    perf_pid=$!
+    sleep 0.5
+  fi
   before=$(cpu_ticks "$pid")
   wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency -s bench/rotate.lua "$url" -- "$@" >"$out" 2>&1
   after=$(cpu_ticks "$pid")
+  if [[ -n $perf_pid ]]; then
+    kill -INT "$perf_pid" && wait "$perf_pid" || true
+  fi
   read -r R_REQ R_RPS R_P50 R_P99 R_BAD R_WRAPS R_SERVED < <(parse_wrk "$out")
   R_CPU=$(awk -v t=$((after - before)) -v hz="$HZ" 'BEGIN { printf "%.2f", t / hz }')
   R_PER_CPU=$(awk -v r="$R_REQ" -v c="$R_CPU" 'BEGIN { printf "%.0f", (c > 0 ? r / c : 0) }')
@@ -144,10 +157,11 @@ log "stsd ready after $READY_MS ms"
 sleep 1
 RSS_IDLE=$(mem_kib "$STSD_PID" VmRSS)
 
-# One request fetches the JWKS, so the measured runs start with keys in place.
-curl -sf -o /dev/null -X POST "http://127.0.0.1:$STS_PORT/" \
+# One request fetches the JWKS, so the measured runs start with keys in place; its size sets
+# the body of the second hello-world reference.
+RESPONSE_BYTES=$(curl -sf -o /dev/null -w '%{size_download}' -X POST "http://127.0.0.1:$STS_PORT/" \
   --data "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3Arole%2FBuilder&RoleSessionName=probe&WebIdentityToken=$(head -1 "$WORK/warm.txt")" \
-  || { log "the probe request failed; stsd log:"; tail -20 "$WORK/stsd.log" >&2; exit 1; }
+  ) || { log "the probe request failed; stsd log:"; tail -20 "$WORK/stsd.log" >&2; exit 1; }
 
 URL="http://127.0.0.1:$STS_PORT/"
 run_load cold "$STSD_PID" "$URL" "$CONNECTIONS" stream "$WORK/cold" 0
@@ -207,12 +221,20 @@ wait_port "http://127.0.0.1:$HELLO_PORT/"
 run_load hello "$HELLO_PID" "http://127.0.0.1:$HELLO_PORT/" "$CONNECTIONS" repeat "$WORK/warm.txt"
 HELLO_RPS=$R_RPS HELLO_CPU=$R_PER_CPU HELLO_P99=$R_P99
 kill "$HELLO_PID"; wait "$HELLO_PID" 2>/dev/null || true
+"$HELLO" "127.0.0.1:$HELLO_PORT" "$RESPONSE_BYTES" >"$WORK/hello-sized.log" 2>&1 &
+HELLO_PID=$!
+PIDS+=($HELLO_PID)
+wait_port "http://127.0.0.1:$HELLO_PORT/"
+run_load hello-sized "$HELLO_PID" "http://127.0.0.1:$HELLO_PORT/" "$CONNECTIONS" repeat "$WORK/warm.txt"
+SIZED_RPS=$R_RPS SIZED_CPU=$R_PER_CPU SIZED_P99=$R_P99
+kill "$HELLO_PID"; wait "$HELLO_PID" 2>/dev/null || true
 
 VERIFY=$("$IDP" verify-rate --dir "$WORK" --seconds 3)
 RS256=$(awk '$1 == "rs256_verify_per_cpu_s" { print $2 }' <<<"$VERIFY")
 RS256_PARSE=$(awk '$1 == "rs256_parse_verify_per_cpu_s" { print $2 }' <<<"$VERIFY")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+us() { awk -v r="$1" 'BEGIN { printf "%.1f", (r > 0 ? 1e6 / r : 0) }'; }
 mib() { awk -v k="$1" 'BEGIN { if (k == "-") print "-"; else printf "%.1f", k / 1024 }'; }
 
 {
@@ -226,6 +248,7 @@ mib() { awk -v k="$1" 'BEGIN { if (k == "-") print "-"; else printf "%.1f", k / 
   echo "| cold at half of peak ($(awk -v r="$COLD_RPS" 'BEGIN { print int(r / 2) }') offered) | $CHALF_RPS | $CHALF_P50 | $CHALF_P99 | | $CHALF_BAD |"
   echo "| warm at half of peak ($(awk -v r="$WARM_RPS" 'BEGIN { print int(r / 2) }') offered) | $WHALF_RPS | $WHALF_P50 | $WHALF_P99 | | $WHALF_BAD |"
   echo "| actix-web hello world | $HELLO_RPS | | $HELLO_P99 | $HELLO_CPU | |"
+  echo "| the same, answering $RESPONSE_BYTES bytes like stsd | $SIZED_RPS | | $SIZED_P99 | $SIZED_CPU | |"
   echo
   echo "| reference / figure | value |"
   echo "|---|---:|"
@@ -233,6 +256,8 @@ mib() { awk -v k="$1" 'BEGIN { if (k == "-") print "-"; else printf "%.1f", k / 
   echo "| RS256 parse + verify per CPU-s | $RS256_PARSE |"
   echo "| cold req per CPU-s / RS256 verifies per CPU-s | $(ratio "$COLD_CPU" "$RS256") (target ≥ 0.70) |"
   echo "| warm req per CPU-s / hello-world req per CPU-s | $(ratio "$WARM_CPU" "$HELLO_CPU") (target ≥ 0.50) |"
+  echo "| warm req per CPU-s / same-size hello-world req per CPU-s | $(ratio "$WARM_CPU" "$SIZED_CPU") |"
+  echo "| CPU per request: cold / warm / hello / same-size hello | $(us "$COLD_CPU") / $(us "$WARM_CPU") / $(us "$HELLO_CPU") / $(us "$SIZED_CPU") µs |"
   echo "| start to ready | $READY_MS ms (target ≤ 200) |"
   echo "| RSS idle | $(mib "$RSS_IDLE") MiB (target ≤ 30) |"
   echo "| RSS after the runs above / peak | $(mib "$RSS_LOADED") / $(mib "$HWM_LOADED") MiB |"
