@@ -22,8 +22,11 @@ pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
 pub struct RequestId(String);
 
 impl RequestId {
+    /// A version-4 UUID from the thread-local CSPRNG (`Uuid::new_v4` would make a `getrandom`
+    /// system call for every request).
     pub fn generate() -> Self {
-        Self(uuid::Uuid::new_v4().to_string())
+        let id = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+        Self(id.to_string())
     }
 
     pub fn as_str(&self) -> &str {
@@ -176,4 +179,23 @@ pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
 /// [`method_not_allowed`] for the JSON endpoints, in their error shape.
 pub async fn method_not_allowed_json(req: HttpRequest) -> HttpResponse {
     error_response(&req, &ApiError::MethodNotAllowed, Format::Json)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids() {
+        let ids: Vec<RequestId> = (0..64).map(|_| RequestId::generate()).collect();
+        for id in &ids {
+            let uuid = uuid::Uuid::parse_str(id.as_str()).unwrap();
+            assert_eq!(uuid.get_version(), Some(uuid::Version::Random));
+            assert_eq!(uuid.get_variant(), uuid::Variant::RFC4122);
+            assert_eq!(id.as_str(), uuid.hyphenated().to_string());
+        }
+        let distinct: std::collections::HashSet<_> = ids.iter().map(RequestId::as_str).collect();
+        assert_eq!(distinct.len(), ids.len());
+    }
 }
