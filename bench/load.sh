@@ -4,6 +4,8 @@
 #   bench/load.sh            release build, full run (about two minutes plus token generation)
 #   PROFILE=debug bench/load.sh   debug build (for working on the scripts; figures meaningless)
 #   BULK=1000000 bench/load.sh    also drive a million distinct tokens through the cache
+#   FEATURES=vendored-openssl bench/load.sh   build against the OpenSSL the release image ships
+#                                 (the server and the verify-rate reference alike)
 #   PERF_DIR=dir bench/load.sh    also record the cold and warm runs with `perf record` (DWARF
 #                                 call graphs) into dir/cold.data and dir/warm.data
 #
@@ -24,15 +26,17 @@ STS_PORT=${STS_PORT:-18090}
 HELLO_PORT=${HELLO_PORT:-18092}
 RESULTS=${RESULTS:-}
 PERF_DIR=${PERF_DIR:-}
+FEATURES=${FEATURES:-}
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BUILD=(--bin stsd --example bench_idp --example hello ${FEATURES:+--features "$FEATURES"})
 if [[ $PROFILE == release ]]; then
-  cargo build --release --bin stsd --example bench_idp --example hello
+  cargo build --release "${BUILD[@]}"
   BIN=$TARGET_DIR/release
 else
-  cargo build --bin stsd --example bench_idp --example hello
+  cargo build "${BUILD[@]}"
   BIN=$TARGET_DIR/debug
 fi
 STSD=$BIN/stsd
@@ -238,7 +242,7 @@ us() { awk -v r="$1" 'BEGIN { printf "%.1f", (r > 0 ? 1e6 / r : 0) }'; }
 mib() { awk -v k="$1" 'BEGIN { if (k == "-") print "-"; else printf "%.1f", k / 1024 }'; }
 
 {
-  echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), profile $PROFILE"
+  echo "machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), profile $PROFILE${FEATURES:+, features $FEATURES}"
   echo "wrk: $THREADS threads, $CONNECTIONS connections, ${DURATION}s per run, on the same machine"
   echo
   echo "| run | req/s | p50 ms | p99 ms | req per CPU-s | non-2xx |"
