@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 use stsd::api::sts::form::Params;
 use stsd::api::sts::xml;
-use stsd::config::{ClaimsMapping, OidcSettings, ProviderKind, ProviderSpec};
+use stsd::config::{OidcSettings, ProviderKind, ProviderSpec};
 use stsd::jwks::KeySet;
 use stsd::policy::{evaluate, federated_identifiers, ContextKeys, EvalRequest, PolicyDocument};
 use stsd::providers::{Jws, JwsAlgorithm, TokenCache, VerifiedIdentity};
@@ -71,25 +71,7 @@ fn provider_spec() -> ProviderSpec {
         name: "k8s".into(),
         kind: ProviderKind::Kubernetes,
         enabled: true,
-        settings: OidcSettings {
-            issuer: ISSUER.into(),
-            client_ids: vec![AUDIENCE.into()],
-            jwks_uri: None,
-            client_secret: None,
-            user_info_uri: None,
-            scopes: vec![],
-            claims_mapping: ClaimsMapping::default(),
-            role_mapping: None,
-            policy_claim: None,
-            allowed_principal_tag_keys: vec![],
-            tls_ca_cert: None,
-            tls_insecure_skip_verify: false,
-            thumbprints: vec![],
-            bearer_token_file: None,
-            allowed_algorithms: JwsAlgorithm::ALL.to_vec(),
-            jwks_cache_ttl: Duration::from_secs(3600),
-            http_timeout: Duration::from_secs(5),
-        },
+        settings: OidcSettings::new(ISSUER, vec![AUDIENCE.into()]),
     }
 }
 

@@ -79,6 +79,32 @@ pub struct OidcSettings {
     pub http_timeout: Duration,
 }
 
+impl OidcSettings {
+    /// Settings for `issuer` accepting `client_ids`, with every other key at its documented
+    /// default (what an `iam.json` entry naming only these two gets).
+    pub fn new(issuer: impl Into<String>, client_ids: Vec<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            client_ids,
+            jwks_uri: None,
+            client_secret: None,
+            user_info_uri: None,
+            scopes: Vec::new(),
+            claims_mapping: ClaimsMapping::default(),
+            role_mapping: None,
+            policy_claim: None,
+            allowed_principal_tag_keys: Vec::new(),
+            tls_ca_cert: None,
+            tls_insecure_skip_verify: false,
+            thumbprints: Vec::new(),
+            bearer_token_file: None,
+            allowed_algorithms: JwsAlgorithm::ALL.to_vec(),
+            jwks_cache_ttl: super::validate::DEFAULT_JWKS_CACHE_TTL,
+            http_timeout: super::validate::DEFAULT_HTTP_TIMEOUT,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClaimsMapping {
     pub username_claim: Option<String>,

@@ -300,33 +300,14 @@ fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ClaimsMapping, OidcSettings};
-    use crate::providers::JwsAlgorithm;
+    use crate::config::OidcSettings;
 
     fn spec(name: &str, kind: ProviderKind, issuer: &str) -> ProviderSpec {
         ProviderSpec {
             name: name.into(),
             kind,
             enabled: true,
-            settings: OidcSettings {
-                issuer: issuer.into(),
-                client_ids: vec!["client".into()],
-                jwks_uri: None,
-                client_secret: None,
-                user_info_uri: None,
-                scopes: vec![],
-                claims_mapping: ClaimsMapping::default(),
-                role_mapping: None,
-                policy_claim: None,
-                allowed_principal_tag_keys: vec![],
-                tls_ca_cert: None,
-                tls_insecure_skip_verify: false,
-                thumbprints: vec![],
-                bearer_token_file: None,
-                allowed_algorithms: JwsAlgorithm::ALL.to_vec(),
-                jwks_cache_ttl: Duration::from_secs(3600),
-                http_timeout: Duration::from_secs(5),
-            },
+            settings: OidcSettings::new(issuer, vec!["client".into()]),
         }
     }
 

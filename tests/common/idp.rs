@@ -24,8 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use stsd::config::{ClaimsMapping, OidcSettings, ProviderKind, ProviderSpec};
-use stsd::providers::JwsAlgorithm;
+use stsd::config::{OidcSettings, ProviderKind, ProviderSpec};
 
 /// The key families the issuer publishes one key of each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -365,25 +364,10 @@ pub fn oidc_spec(name: &str, issuer: &str, client_ids: &[&str]) -> ProviderSpec 
         name: name.to_owned(),
         kind: ProviderKind::Oidc,
         enabled: true,
-        settings: OidcSettings {
-            issuer: issuer.to_owned(),
-            client_ids: client_ids.iter().map(|s| s.to_string()).collect(),
-            jwks_uri: None,
-            client_secret: None,
-            user_info_uri: None,
-            scopes: Vec::new(),
-            claims_mapping: ClaimsMapping::default(),
-            role_mapping: None,
-            policy_claim: None,
-            allowed_principal_tag_keys: Vec::new(),
-            tls_ca_cert: None,
-            tls_insecure_skip_verify: false,
-            thumbprints: Vec::new(),
-            bearer_token_file: None,
-            allowed_algorithms: JwsAlgorithm::ALL.to_vec(),
-            jwks_cache_ttl: Duration::from_secs(3600),
-            http_timeout: Duration::from_secs(5),
-        },
+        settings: OidcSettings::new(
+            issuer.to_owned(),
+            client_ids.iter().map(|s| s.to_string()).collect(),
+        ),
     }
 }
 
