@@ -12,6 +12,9 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role_with_web_identity::{
+    AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
+};
 use aws_types::os_shim_internal::Env;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
@@ -256,6 +259,21 @@ where
     (service.code().unwrap_or_default().to_owned(), status)
 }
 
+/// One AssumeRoleWithWebIdentity through the SDK with the three parameters most tests vary.
+async fn exchange(
+    sdk: &aws_sdk_sts::Client,
+    role: &str,
+    session: &str,
+    token: String,
+) -> Result<AssumeRoleWithWebIdentityOutput, SdkError<AssumeRoleWithWebIdentityError>> {
+    sdk.assume_role_with_web_identity()
+        .role_arn(role)
+        .role_session_name(session)
+        .web_identity_token(token)
+        .send()
+        .await
+}
+
 // ---------------------------------------------------------------------------------------------
 // AssumeRoleWithWebIdentity and GetCallerIdentity through the SDK
 // ---------------------------------------------------------------------------------------------
@@ -331,15 +349,14 @@ async fn sdk_exchanges_a_web_identity_token_for_working_credentials() {
 #[tokio::test]
 async fn sdk_without_a_policy_gets_no_packed_policy_size() {
     let f = Fixture::start().await;
-    let out = anonymous_client(&f.server)
-        .await
-        .assume_role_with_web_identity()
-        .role_arn(SUB_ROLE)
-        .role_session_name("alice-e2e")
-        .web_identity_token(f.token("alice"))
-        .send()
-        .await
-        .unwrap();
+    let out = exchange(
+        &anonymous_client(&f.server).await,
+        SUB_ROLE,
+        "alice-e2e",
+        f.token("alice"),
+    )
+    .await
+    .unwrap();
     #[allow(deprecated)]
     let packed = out.packed_policy_size();
     assert_eq!(packed, None);
@@ -349,12 +366,7 @@ async fn sdk_without_a_policy_gets_no_packed_policy_size() {
 async fn aws_style_trust_policy_with_provider_arn_and_issuer_keys() {
     let f = Fixture::start().await;
     let sdk = anonymous_client(&f.server).await;
-    let out = sdk
-        .assume_role_with_web_identity()
-        .role_arn(AWS_FORM_ROLE)
-        .role_session_name("bob-e2e")
-        .web_identity_token(f.token("bob"))
-        .send()
+    let out = exchange(&sdk, AWS_FORM_ROLE, "bob-e2e", f.token("bob"))
         .await
         .unwrap();
     assert_eq!(
@@ -363,12 +375,7 @@ async fn aws_style_trust_policy_with_provider_arn_and_issuer_keys() {
     );
 
     // `<host:port>:sub` is bob only.
-    let err = sdk
-        .assume_role_with_web_identity()
-        .role_arn(AWS_FORM_ROLE)
-        .role_session_name("alice-e2e")
-        .web_identity_token(f.token("alice"))
-        .send()
+    let err = exchange(&sdk, AWS_FORM_ROLE, "alice-e2e", f.token("alice"))
         .await
         .unwrap_err();
     assert_eq!(code_and_status(&err), ("AccessDenied".into(), 403));
@@ -379,44 +386,43 @@ async fn aws_style_trust_policy_with_provider_arn_and_issuer_keys() {
 async fn kubernetes_style_service_account_pattern() {
     let f = Fixture::start().await;
     let sdk = anonymous_client(&f.server).await;
-    let out = sdk
-        .assume_role_with_web_identity()
-        .role_arn(K8S_ROLE)
-        .role_session_name("pod-e2e")
-        .web_identity_token(f.token("system:serviceaccount:default:builder"))
-        .send()
-        .await
-        .unwrap();
+    let out = exchange(
+        &sdk,
+        K8S_ROLE,
+        "pod-e2e",
+        f.token("system:serviceaccount:default:builder"),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         out.subject_from_web_identity_token(),
         Some("system:serviceaccount:default:builder")
     );
 
     // Another namespace does not match `system:serviceaccount:default:*`.
-    let err = sdk
-        .assume_role_with_web_identity()
-        .role_arn(K8S_ROLE)
-        .role_session_name("pod-e2e")
-        .web_identity_token(f.token("system:serviceaccount:kube-system:builder"))
-        .send()
-        .await
-        .unwrap_err();
+    let err = exchange(
+        &sdk,
+        K8S_ROLE,
+        "pod-e2e",
+        f.token("system:serviceaccount:kube-system:builder"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(code_and_status(&err), ("AccessDenied".into(), 403));
 }
 
 async fn issue(f: &Fixture, role: &str, sub: &str) -> aws_sdk_sts::types::Credentials {
-    anonymous_client(&f.server)
-        .await
-        .assume_role_with_web_identity()
-        .role_arn(role)
-        .role_session_name("e2e-session")
-        .web_identity_token(f.token(sub))
-        .send()
-        .await
-        .unwrap()
-        .credentials()
-        .unwrap()
-        .clone()
+    exchange(
+        &anonymous_client(&f.server).await,
+        role,
+        "e2e-session",
+        f.token(sub),
+    )
+    .await
+    .unwrap()
+    .credentials()
+    .unwrap()
+    .clone()
 }
 
 #[tokio::test]
@@ -948,18 +954,8 @@ async fn assume(
     f: &Fixture,
     role: &str,
     token: String,
-) -> Result<
-    aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityOutput,
-    SdkError<aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError>,
-> {
-    anonymous_client(&f.server)
-        .await
-        .assume_role_with_web_identity()
-        .role_arn(role)
-        .role_session_name("e2e-more")
-        .web_identity_token(token)
-        .send()
-        .await
+) -> Result<AssumeRoleWithWebIdentityOutput, SdkError<AssumeRoleWithWebIdentityError>> {
+    exchange(&anonymous_client(&f.server).await, role, "e2e-more", token).await
 }
 
 #[tokio::test]
