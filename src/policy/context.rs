@@ -73,7 +73,8 @@ impl From<Vec<&str>> for ContextValue {
 /// token's claims that no condition mentions are never turned into context entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextKeys {
-    /// Every key (the dry run and tests build the full context).
+    /// Every key: the context as it was built before narrowing, kept so tests and benchmarks
+    /// can compare against it.
     All,
     /// Sorted, de-duplicated, lower-cased.
     Only(Vec<String>),
