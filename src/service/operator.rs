@@ -71,13 +71,14 @@ impl StsService {
     /// Verifies a session token with the current and previous signing keys.
     pub fn inspect_session_token(&self, token: &str, now: OffsetDateTime) -> SessionInspection {
         let rt = self.runtime();
-        match rt.keys.verify(token, now.unix_timestamp()) {
-            Ok(claims) => {
-                let derived = session::derive_credentials(
-                    &claims.sid,
-                    rt.config.sts.secret_derivation,
-                    &rt.config.sts.signing_key,
-                );
+        match rt
+            .keys
+            .open(token, now.unix_timestamp(), rt.config.sts.secret_derivation)
+        {
+            Ok(session::OpenSession {
+                claims,
+                credentials: derived,
+            }) => {
                 let policies = claims.pol.clone().unwrap_or_else(|| {
                     rt.config
                         .role_by_arn(&claims.role)
