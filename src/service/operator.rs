@@ -38,7 +38,7 @@ pub struct SessionSummary {
     pub subject: String,
     pub policies: Vec<String>,
     pub session_policy: bool,
-    /// The claims minus `sid`, `sub` and `jti`: in the default derivation mode the session id
+    /// The claims minus `sid`, `sub` and `jti`: in the legacy derivation mode the session id
     /// alone yields the secret access key.
     pub claims: Map<String, Value>,
 }
