@@ -885,6 +885,26 @@ fn error_report_lists_every_problem_without_secrets() {
 }
 
 #[test]
+fn the_report_names_the_gateway_releases_of_the_derivation_mode() {
+    let text = report("iam.json", &load(&base()));
+    assert!(
+        text.contains("secretDerivation seaweedfs (SeaweedFS 4.48 and later)"),
+        "{text}"
+    );
+    let mut v = base();
+    v["sts"]["secretDerivation"] = json!("seaweedfs-legacy");
+    let text = report("iam.json", &load(&v));
+    assert!(
+        text.contains("secretDerivation seaweedfs-legacy (SeaweedFS 4.47 and earlier)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sts.secretDerivation: \"seaweedfs-legacy\" serves SeaweedFS 4.47"),
+        "the warning is part of check-config's report: {text}"
+    );
+}
+
+#[test]
 fn nulls_mean_absent() {
     let mut v = base();
     v["sts"]["tokenDuration"] = Value::Null;
