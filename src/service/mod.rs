@@ -7,6 +7,7 @@ pub mod error;
 pub mod operator;
 pub mod params;
 pub mod sessions;
+pub mod tags;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +30,8 @@ pub use params::{AssumeRoleRequest, RawAssumeRoleParams};
 pub const CLAIM_MODE_ROLE_ARN: &str = "arn:aws:iam:::role/sts-claim-based";
 const CLAIM_MODE_ROLE_NAME: &str = "sts-claim-based";
 const WEB_IDENTITY_ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+const TAG_SESSION_ACTION: &str = "sts:TagSession";
+const SET_SOURCE_IDENTITY_ACTION: &str = "sts:SetSourceIdentity";
 /// Session policies larger than this (after normalisation) do not fit (AWS's packed limit).
 const MAX_PACKED_POLICY_BYTES: usize = 2048;
 
@@ -63,6 +66,8 @@ pub struct AssumeRoleOutput {
     pub audience: String,
     /// Present only when the request carried a session `Policy`.
     pub packed_policy_size: Option<u32>,
+    /// From the token's `https://aws.amazon.com/source_identity` claim.
+    pub source_identity: Option<String>,
 }
 
 /// What one configuration turns into: the file, its providers, and the session keys.
@@ -162,6 +167,7 @@ impl StsService {
             .ok_or_else(|| ServiceError::Internal {
                 detail: format!("verified by unknown provider {}", identity.provider),
             })?;
+        let attributes = tags::session_attributes(&spec.settings, &identity.claims)?;
 
         let grant = if claim_mode {
             claim_mode_grant(spec, &identity, request.role_arn.as_deref())?
@@ -171,6 +177,7 @@ impl StsService {
                 &rt.config,
                 spec,
                 &identity,
+                &attributes,
                 &request,
                 arn,
                 now.unix_timestamp(),
@@ -184,6 +191,7 @@ impl StsService {
             &identity,
             &request,
             &grant,
+            &attributes,
             duration,
             session_policy.as_ref(),
             now,
@@ -200,6 +208,7 @@ impl StsService {
             provider_name: identity.provider.clone(),
             audience: identity.matched_audience.clone(),
             packed_policy_size: session_policy.map(|p| p.packed_size),
+            source_identity: attributes.source_identity,
         })
     }
 }
@@ -251,17 +260,42 @@ fn claim_mode_grant<'a>(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn role_grant<'a>(
     config: &'a IamConfig,
     spec: &ProviderSpec,
     identity: &VerifiedIdentity,
+    attributes: &tags::SessionAttributes,
     request: &AssumeRoleRequest,
     arn: &str,
     now: i64,
 ) -> Result<Grant<'a>, ServiceError> {
     let role = find_role(config, arn)?;
-    let evaluation = evaluate_trust(config, spec, identity, request, role, now);
+    let evaluation = evaluate_trust(
+        config,
+        spec,
+        identity,
+        attributes,
+        request,
+        role,
+        WEB_IDENTITY_ACTION,
+        now,
+    );
     trust_verdict(&evaluation, role)?;
+    for action in gated_actions(role, attributes) {
+        let evaluation = evaluate_trust(
+            config, spec, identity, attributes, request, role, action, now,
+        );
+        if !evaluation.is_allowed() {
+            return Err(ServiceError::AccessDenied {
+                message: format!(
+                    "Not authorized to perform {action}: the trust policy of role {} names \
+                     {action} and does not allow it for this token",
+                    role.role_name
+                ),
+            });
+        }
+    }
     Ok(Grant {
         role: Some(role),
         role_arn: arn.to_string(),
@@ -280,16 +314,37 @@ fn find_role<'a>(config: &'a IamConfig, arn: &str) -> Result<&'a Role, ServiceEr
         })
 }
 
-/// The role's trust policy applied to this token and request.
+/// The AWS permissions a token's tags and source identity need: only where the role's trust
+/// policy names them (AWS-style); otherwise tags are governed by `allowedPrincipalTagKeys` and
+/// conditions on `aws:RequestTag/…` alone, which SeaweedFS gateways also accept.
+fn gated_actions(role: &Role, attributes: &tags::SessionAttributes) -> Vec<&'static str> {
+    let mut actions = Vec::new();
+    if !attributes.tags.is_empty() && role.trust_policy.may_allow_action(TAG_SESSION_ACTION) {
+        actions.push(TAG_SESSION_ACTION);
+    }
+    if attributes.source_identity.is_some()
+        && role
+            .trust_policy
+            .may_allow_action(SET_SOURCE_IDENTITY_ACTION)
+    {
+        actions.push(SET_SOURCE_IDENTITY_ACTION);
+    }
+    actions
+}
+
+/// The role's trust policy applied to this token and request, for `action`.
+#[allow(clippy::too_many_arguments)]
 fn evaluate_trust(
     config: &IamConfig,
     spec: &ProviderSpec,
     identity: &VerifiedIdentity,
+    attributes: &tags::SessionAttributes,
     request: &AssumeRoleRequest,
     role: &Role,
+    action: &str,
     now: i64,
 ) -> Evaluation {
-    let ctx = context::trust_context(spec, identity, request, now, &role.trust_keys);
+    let ctx = context::trust_context(spec, identity, attributes, request, now, &role.trust_keys);
     let federated = policy::federated_identifiers(
         &spec.name,
         &spec.settings.issuer,
@@ -298,7 +353,7 @@ fn evaluate_trust(
     policy::evaluate(
         &role.trust_policy,
         &EvalRequest {
-            action: WEB_IDENTITY_ACTION,
+            action,
             federated: &federated,
             context: &ctx,
         },
@@ -380,6 +435,7 @@ fn mint(
     identity: &VerifiedIdentity,
     request: &AssumeRoleRequest,
     grant: &Grant<'_>,
+    attributes: &tags::SessionAttributes,
     duration: Duration,
     session_policy: Option<&SessionPolicy>,
     now: OffsetDateTime,
@@ -412,7 +468,7 @@ fn mint(
     claims.idp = identity.provider.clone();
     claims.ext_uid = identity.subject.clone();
     claims.prov_iss = identity.issuer.clone();
-    claims.req_ctx = context::session_request_context(spec, identity, &puid);
+    claims.req_ctx = context::session_request_context(spec, identity, attributes, &puid);
     claims.max_dur = Some(secs);
     claims.puid = puid;
     claims.spol = session_policy.map(|p| p.normalized.clone());

@@ -10,8 +10,8 @@ use crate::providers::StepReport;
 use crate::session::{self, SessionClaims};
 
 use super::{
-    error::ServiceError, evaluate_trust, find_role, is_claim_mode, trust_verdict,
-    AssumeRoleRequest, StsService,
+    error::ServiceError, evaluate_trust, find_role, gated_actions, is_claim_mode, tags,
+    trust_verdict, AssumeRoleRequest, StsService, WEB_IDENTITY_ACTION,
 };
 
 /// The verdict on a session token. `reason` is one of the stable strings of
@@ -38,6 +38,11 @@ pub struct SessionSummary {
     pub subject: String,
     pub policies: Vec<String>,
     pub session_policy: bool,
+    /// Principal tags (`req_ctx`'s `aws:PrincipalTag/<key>` entries), by key.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
     /// The claims minus `sid`, `sub` and `jti`: in the legacy derivation mode the session id
     /// alone yields the secret access key.
     pub claims: Map<String, Value>,
@@ -98,6 +103,19 @@ impl StsService {
                         subject: claims.ext_uid.clone(),
                         policies,
                         session_policy: claims.spol.is_some(),
+                        tags: claims
+                            .req_ctx
+                            .iter()
+                            .filter_map(|(k, v)| {
+                                let key = k.strip_prefix(tags::PRINCIPAL_TAG_PREFIX)?;
+                                Some((key.to_string(), v.as_str()?.to_string()))
+                            })
+                            .collect(),
+                        source_identity: claims
+                            .req_ctx
+                            .get(tags::SOURCE_IDENTITY_KEY)
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                         claims: public_claims(&claims),
                     }),
                 }
@@ -123,6 +141,26 @@ impl StsService {
             Ok(identity) => identity,
             Err(e) => return DryRun::failed(steps, &ServiceError::from(e)),
         };
+        let Some(spec) = rt.config.provider_by_name(&identity.provider) else {
+            return DryRun::failed(
+                steps,
+                &ServiceError::Internal {
+                    detail: String::new(),
+                },
+            );
+        };
+        let attributes = match tags::session_attributes(&spec.settings, &identity.claims) {
+            Ok(attributes) => attributes,
+            Err(e) => {
+                steps.push(DryRunStep::plain(
+                    "session-attributes",
+                    false,
+                    e.to_string(),
+                ));
+                return DryRun::failed(steps, &e);
+            }
+        };
+        steps.push(attributes_step(&identity, &attributes));
         let Some(arn) = request
             .role_arn
             .as_deref()
@@ -151,20 +189,14 @@ impl StsService {
             true,
             format!("role {}", role.role_name),
         ));
-        let Some(spec) = rt.config.provider_by_name(&identity.provider) else {
-            return DryRun::failed(
-                steps,
-                &ServiceError::Internal {
-                    detail: String::new(),
-                },
-            );
-        };
         let evaluation = evaluate_trust(
             &rt.config,
             spec,
             &identity,
+            &attributes,
             request,
             role,
+            WEB_IDENTITY_ACTION,
             now.unix_timestamp(),
         );
         let detail = match evaluation.decision {
@@ -179,13 +211,43 @@ impl StsService {
             detail,
             statements: evaluation.statements,
         });
-        match verdict {
-            Ok(()) => DryRun {
-                allowed: true,
-                code: None,
-                steps,
-            },
-            Err(e) => DryRun::failed(steps, &e),
+        if let Err(e) = verdict {
+            return DryRun::failed(steps, &e);
+        }
+        for action in gated_actions(role, &attributes) {
+            let evaluation = evaluate_trust(
+                &rt.config,
+                spec,
+                &identity,
+                &attributes,
+                request,
+                role,
+                action,
+                now.unix_timestamp(),
+            );
+            let ok = evaluation.is_allowed();
+            steps.push(DryRunStep {
+                step: "trust-policy-tags",
+                ok,
+                detail: format!(
+                    "the trust policy names {action}: {}",
+                    if ok { "allowed" } else { "not allowed" }
+                ),
+                statements: evaluation.statements,
+            });
+            if !ok {
+                return DryRun::failed(
+                    steps,
+                    &ServiceError::AccessDenied {
+                        message: String::new(),
+                    },
+                );
+            }
+        }
+        DryRun {
+            allowed: true,
+            code: None,
+            steps,
         }
     }
 }
@@ -215,6 +277,39 @@ impl From<StepReport> for DryRunStep {
     fn from(r: StepReport) -> Self {
         Self::plain(r.step, r.ok, r.detail)
     }
+}
+
+/// Which tags the session would carry, and each claim or tag left out with its rule. Tag values
+/// are shown: the dry run is an operator's view of a token the operator holds.
+fn attributes_step(
+    identity: &crate::providers::VerifiedIdentity,
+    attributes: &tags::SessionAttributes,
+) -> DryRunStep {
+    let mut parts = Vec::new();
+    if attributes.tags.is_empty() {
+        parts.push("no session tags".to_string());
+    } else {
+        let taken: Vec<String> = attributes
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        parts.push(format!("session tags taken: {}", taken.join(", ")));
+    }
+    if let Some(source) = &attributes.source_identity {
+        parts.push(format!("source identity {source}"));
+    }
+    for note in &attributes.notes {
+        parts.push(format!("tag {:?} left out: {}", note.name, note.reason));
+    }
+    for claim in identity.claims.keys() {
+        if let Some(rule) = tags::reserved_claim_name(claim) {
+            parts.push(format!(
+                "claim {claim:?} not copied into the session: {rule}"
+            ));
+        }
+    }
+    DryRunStep::plain("session-attributes", true, parts.join("; "))
 }
 
 fn public_claims(claims: &SessionClaims) -> Map<String, Value> {
