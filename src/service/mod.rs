@@ -271,13 +271,19 @@ fn role_grant<'a>(
 }
 
 fn find_role<'a>(config: &'a IamConfig, arn: &str) -> Result<&'a Role, ServiceError> {
-    config
-        .role_by_arn(arn)
-        .ok_or_else(|| ServiceError::AccessDenied {
-            message: format!(
-                "Not authorized to perform sts:AssumeRoleWithWebIdentity: role {arn} does not exist"
-            ),
-        })
+    config.role_by_arn(arn).ok_or_else(|| {
+        tracing::debug!("AccessDenied: no role matches the RoleArn");
+        not_authorized()
+    })
+}
+
+/// The one AccessDenied message of AssumeRoleWithWebIdentity, as AWS words it. A missing role, an
+/// explicit Deny and a missing Allow all answer with it, so that callers cannot tell existing
+/// roles from missing ones; the operator's dry run says which.
+fn not_authorized() -> ServiceError {
+    ServiceError::AccessDenied {
+        message: "Not authorized to perform sts:AssumeRoleWithWebIdentity".into(),
+    }
 }
 
 /// The role's trust policy applied to this token and request.
@@ -305,23 +311,19 @@ fn evaluate_trust(
     )
 }
 
-/// Deny wins over Allow; no matching Allow is a denial too. The message says which, so an
-/// operator can tell a missing statement from an explicit Deny without seeing the token.
+/// Deny wins over Allow; no matching Allow is a denial too. Both answer with the message of an
+/// unknown role (see [`not_authorized`]); the reason goes to the debug log, never the token.
 fn trust_verdict(evaluation: &Evaluation, role: &Role) -> Result<(), ServiceError> {
     match evaluation.decision {
         Decision::Allow { .. } => Ok(()),
-        Decision::ExplicitDeny { statement } => Err(ServiceError::AccessDenied {
-            message: format!(
-                "Not authorized to perform sts:AssumeRoleWithWebIdentity: statement {statement} of the trust policy of role {} explicitly denies this token",
-                role.role_name
-            ),
-        }),
-        Decision::ImplicitDeny => Err(ServiceError::AccessDenied {
-            message: format!(
-                "Not authorized to perform sts:AssumeRoleWithWebIdentity: no statement of the trust policy of role {} allows this token (POST /sts/validate-token explains why)",
-                role.role_name
-            ),
-        }),
+        Decision::ExplicitDeny { statement } => {
+            tracing::debug!(role = %role.role_name, statement, "AccessDenied: explicit Deny in the trust policy");
+            Err(not_authorized())
+        }
+        Decision::ImplicitDeny => {
+            tracing::debug!(role = %role.role_name, "AccessDenied: no trust policy statement allows the token");
+            Err(not_authorized())
+        }
     }
 }
 
