@@ -74,7 +74,7 @@ async fn handle(
         }
         ValidateRequest::WebIdentity(raw) => {
             let mut request = AssumeRoleRequest::validate(raw)?;
-            request.source_ip = req.peer_addr().map(|a| a.ip());
+            request.source_ip = api::source_ip(req);
             let run = state.service().explain(&request, now).await;
             Ok(api::json_response(
                 req,
