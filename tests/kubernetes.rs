@@ -294,6 +294,7 @@ async fn a_server_certificate_from_another_ca_is_an_idp_communication_error() {
                 jwks_uri: Some(idp.jwks_uri()),
                 tls_ca_cert: Some(other_ca.clone()),
                 tls_insecure_skip_verify: false,
+                thumbprints: Vec::new(),
                 bearer_token_file: Some(token_file.clone()),
                 http_timeout: std::time::Duration::from_secs(5),
             },

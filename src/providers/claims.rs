@@ -27,11 +27,14 @@ pub struct AudienceMatch {
     pub matched: String,
 }
 
-/// Accepts the token when any `aud` entry (a string or an array of strings), or else `azp`, is
-/// one of `client_ids`.
+/// Accepts the token when any `aud` entry (a string or an array of strings) is one of
+/// `client_ids`. `azp` is consulted only when the token has no `aud`, or when the provider opts in
+/// with `accept_azp`: a token issued to another API (its `aud`) on behalf of a configured client
+/// (its `azp`) would otherwise be replayable here by that API.
 pub fn check_audience(
     claims: &Map<String, Value>,
     client_ids: &[String],
+    accept_azp: bool,
 ) -> Result<AudienceMatch, TokenError> {
     let invalid = |claim, reason| TokenError::InvalidClaim { claim, reason };
     let audiences: Vec<String> = match claims.get("aud") {
@@ -47,6 +50,9 @@ pub fn check_audience(
     if let Some(matched) = audiences.iter().find(|a| client_ids.contains(a)) {
         let matched = matched.clone();
         return Ok(AudienceMatch { audiences, matched });
+    }
+    if claims.contains_key("aud") && !accept_azp {
+        return Err(TokenError::WrongAudience);
     }
     match claims.get("azp") {
         Some(Value::String(azp)) if client_ids.contains(azp) => Ok(AudienceMatch {
@@ -201,23 +207,33 @@ mod tests {
     #[test]
     fn audience_string_array_and_azp() {
         let allowed = ids(&["sts", "other"]);
-        let m = check_audience(&obj(json!({"aud": "sts"})), &allowed).expect("string");
+        let m = check_audience(&obj(json!({"aud": "sts"})), &allowed, false).expect("string");
         assert_eq!(m.matched, "sts");
-        let m = check_audience(&obj(json!({"aud": ["x", "other"]})), &allowed).expect("array");
+        let m =
+            check_audience(&obj(json!({"aud": ["x", "other"]})), &allowed, false).expect("array");
         assert_eq!((m.matched.as_str(), m.audiences.len()), ("other", 2));
-        let m = check_audience(&obj(json!({"aud": "x", "azp": "sts"})), &allowed).expect("azp");
+        assert_eq!(
+            check_audience(&obj(json!({"aud": "x", "azp": "sts"})), &allowed, false),
+            Err(TokenError::WrongAudience),
+            "azp does not stand in for a foreign aud"
+        );
+        let m = check_audience(&obj(json!({"aud": "x", "azp": "sts"})), &allowed, true)
+            .expect("azp when opted in");
         assert_eq!(m.matched, "sts");
         assert_eq!(m.audiences, vec!["x"]);
+        let m = check_audience(&obj(json!({"azp": "sts"})), &allowed, false).expect("no aud");
+        assert_eq!(m.matched, "sts");
+        assert!(m.audiences.is_empty());
         assert_eq!(
-            check_audience(&obj(json!({"aud": "x"})), &allowed),
+            check_audience(&obj(json!({"aud": "x"})), &allowed, true),
             Err(TokenError::WrongAudience)
         );
         assert_eq!(
-            check_audience(&obj(json!({})), &allowed),
+            check_audience(&obj(json!({})), &allowed, false),
             Err(TokenError::WrongAudience)
         );
         assert_eq!(
-            check_audience(&obj(json!({"aud": "sts"})), &[]),
+            check_audience(&obj(json!({"aud": "sts"})), &[], false),
             Err(TokenError::WrongAudience)
         );
         for bad in [
@@ -226,7 +242,7 @@ mod tests {
             json!({"aud": "x", "azp": 5}),
         ] {
             assert_eq!(
-                check_audience(&obj(bad), &allowed).map_err(|e| e.kind()),
+                check_audience(&obj(bad), &allowed, true).map_err(|e| e.kind()),
                 Err("invalid-claim")
             );
         }
@@ -360,7 +376,7 @@ mod tests {
                 .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
                 .collect();
             let _ = check_issuer(&claims, "https://a");
-            let _ = check_audience(&claims, &ids(&["sts"]));
+            let _ = check_audience(&claims, &ids(&["sts"]), true);
             let _ = check_times(&claims, now, skew);
             let _ = check_subject(&claims);
             let _ = map_claims(&claims, &ClaimsMapping::default());

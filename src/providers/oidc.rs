@@ -111,9 +111,12 @@ impl OidcProvider {
         claims::check_issuer(payload, &settings.issuer).map_err(|e| trace.fail(step::ISSUER, e))?;
         trace.pass(step::ISSUER, || format!("iss {}", settings.issuer));
 
-        let AudienceMatch { audiences, matched } =
-            claims::check_audience(payload, &settings.client_ids)
-                .map_err(|e| trace.fail(step::AUDIENCE, e))?;
+        let AudienceMatch { audiences, matched } = claims::check_audience(
+            payload,
+            &settings.client_ids,
+            settings.accept_azp_as_audience,
+        )
+        .map_err(|e| trace.fail(step::AUDIENCE, e))?;
         trace.pass(step::AUDIENCE, || format!("matched {matched}"));
 
         let times = claims::check_times(payload, now, skew).map_err(|e| {
@@ -194,6 +197,7 @@ pub fn cache_config(settings: &OidcSettings) -> CacheConfig {
             jwks_uri: settings.jwks_uri.clone(),
             tls_ca_cert: settings.tls_ca_cert.clone(),
             tls_insecure_skip_verify: settings.tls_insecure_skip_verify,
+            thumbprints: settings.thumbprints.clone(),
             bearer_token_file: settings.bearer_token_file.clone(),
             http_timeout: settings.http_timeout,
         },
