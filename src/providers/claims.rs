@@ -113,6 +113,65 @@ fn numeric_date(
     }
 }
 
+/// Nested object claims become condition keys this deep (`oidc:kubernetes.io/serviceaccount/name`).
+pub const MAX_CLAIM_DEPTH: usize = 4;
+
+/// Refuses a token in which two claims would answer to the same condition key
+/// (`<prefix>:<claim>`, `<prefix>:<claim>/<field>`, case-insensitive as the policy context folds
+/// keys): names that differ only in letter case (`Department` and `department`, or `K` and the
+/// Kelvin sign `\u{212A}`), or a flat name that spells a nested path (`"kubernetes.io/namespace"`
+/// beside `"kubernetes.io": {"namespace": …}`). Whichever of the two the context kept would
+/// decide the trust policy; refusing the token keeps every key bound to exactly one claim.
+/// `prefixes` are the key prefixes in use (`oidc` and the issuer's host/path); each is checked,
+/// since Unicode lower-casing can depend on the letters before a name.
+pub fn check_claim_names(claims: &Map<String, Value>, prefixes: &[&str]) -> Result<(), TokenError> {
+    fn walk(
+        fields: &Map<String, Value>,
+        key: &mut String,
+        depth: usize,
+        seen: &mut std::collections::HashSet<String>,
+    ) -> bool {
+        let len = key.len();
+        for (name, value) in fields {
+            if depth > 0 {
+                key.push('/');
+            }
+            key.push_str(name);
+            let folded = if key.is_ascii() {
+                key.to_ascii_lowercase()
+            } else {
+                key.to_lowercase()
+            };
+            if !seen.insert(folded) {
+                return false;
+            }
+            if let Value::Object(nested) = value {
+                if depth < MAX_CLAIM_DEPTH && !walk(nested, key, depth + 1, seen) {
+                    return false;
+                }
+            }
+            key.truncate(len);
+        }
+        true
+    }
+    let mut seen = std::collections::HashSet::with_capacity(claims.len() * 2);
+    let distinct = prefixes.iter().all(|prefix| {
+        seen.clear();
+        let mut key = String::with_capacity(64);
+        key.push_str(prefix);
+        key.push(':');
+        walk(claims, &mut key, 0, &mut seen)
+    });
+    if distinct {
+        Ok(())
+    } else {
+        Err(TokenError::InvalidClaim {
+            claim: "claim names",
+            reason: "two claims differ only in letter case or in nesting",
+        })
+    }
+}
+
 /// `sub` must be a non-empty string: it becomes the session's subject and parent user id.
 pub fn check_subject(claims: &Map<String, Value>) -> Result<String, TokenError> {
     match claims.get("sub") {
@@ -202,6 +261,21 @@ mod tests {
             check_issuer(&obj(json!({})), "https://a").map_err(|e| e.kind()),
             Err("missing-claim")
         );
+    }
+
+    #[test]
+    fn claim_names_must_bind_one_claim_per_condition_key() {
+        let ok = |v: Value| check_claim_names(&obj(v), &["oidc", "idp.example.com"]).is_ok();
+        assert!(ok(json!({"sub": "a", "department": "eng",
+            "kubernetes.io": {"namespace": "apps", "serviceaccount": {"name": "x"}}})));
+        assert!(!ok(json!({"Department": "sales", "department": "eng"})));
+        assert!(!ok(json!({"kubernetes.io/Namespace": "prod",
+            "kubernetes.io": {"namespace": "apps"}})));
+        assert!(!ok(json!({"a": {"B": 1, "b": 2}})));
+        // The Kelvin sign lower-cases to `k`, as condition keys are folded.
+        assert!(!ok(json!({"\u{212A}ubernetes.io": {"namespace": "prod"},
+            "kubernetes.io": {"namespace": "apps"}})));
+        assert!(ok(json!({"größe": "xl", "grosse": "l"})));
     }
 
     #[test]

@@ -136,6 +136,13 @@ impl OidcProvider {
         let subject = claims::check_subject(payload).map_err(|e| trace.fail(step::SUBJECT, e))?;
         trace.pass(step::SUBJECT, || "sub is a non-empty string".to_owned());
 
+        let host_path = crate::policy::issuer_host_path(&settings.issuer);
+        claims::check_claim_names(payload, &["oidc", host_path])
+            .map_err(|e| trace.fail(step::CLAIM_NAMES, e))?;
+        trace.pass(step::CLAIM_NAMES, || {
+            "each condition key names one claim".to_owned()
+        });
+
         let mapped = claims::map_claims(payload, &settings.claims_mapping);
         Ok(VerifiedIdentity {
             provider: self.spec.name.clone(),

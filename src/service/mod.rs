@@ -327,6 +327,49 @@ fn trust_verdict(evaluation: &Evaluation, role: &Role) -> Result<(), ServiceErro
     }
 }
 
+/// The request-context entries a session token always keeps: who the session is for.
+const KEPT_CONTEXT: [&str; 2] = ["sub", "aws:userid"];
+
+/// Mints the token, never larger than verification accepts
+/// ([`session::MAX_SESSION_TOKEN_BYTES`]): when the claims copied from the web identity token
+/// make it too large, the largest copied entries of `req_ctx` are left out, one at a time, until
+/// it fits. What cannot be left out (subject, role, session policy) and still does not fit is
+/// refused: a session token that every verifier would reject is never issued.
+fn mint_within_limit(
+    keys: &SessionKeys,
+    claims: &mut SessionClaims,
+) -> Result<String, ServiceError> {
+    let mut token = keys.mint(claims);
+    if token.len() <= session::MAX_SESSION_TOKEN_BYTES {
+        return Ok(token);
+    }
+    let mut droppable: Vec<(usize, String)> = claims
+        .req_ctx
+        .iter()
+        .filter(|(k, _)| !KEPT_CONTEXT.contains(&k.as_str()))
+        .map(|(k, v)| (k.len() + v.to_string().len(), k.clone()))
+        .collect();
+    // Largest first; equal sizes by name, so that every replica leaves out the same entries.
+    droppable.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut dropped = 0usize;
+    for (_, key) in droppable {
+        claims.req_ctx.remove(&key);
+        dropped += 1;
+        token = keys.mint(claims);
+        if token.len() <= session::MAX_SESSION_TOKEN_BYTES {
+            tracing::debug!(
+                dropped,
+                "identity claims left out of the session token to keep it within its size limit"
+            );
+            return Ok(token);
+        }
+    }
+    Err(ServiceError::IdpRejectedClaim {
+        message: "The identity token's subject and the request do not fit in a session token"
+            .into(),
+    })
+}
+
 /// A validated inline session policy and its normalised form.
 struct SessionPolicy {
     normalized: String,
@@ -419,7 +462,7 @@ fn mint(
     claims.puid = puid;
     claims.spol = session_policy.map(|p| p.normalized.clone());
     claims.pol = grant.policies.clone();
-    let token = rt.keys.mint(&claims);
+    let token = mint_within_limit(&rt.keys, &mut claims)?;
     let derived = session::derive_credentials(&sid, sts.secret_derivation, &sts.signing_key);
     Ok(Minted {
         credentials: IssuedCredentials {
