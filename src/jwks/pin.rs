@@ -10,7 +10,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
+use rustls::{DigitallySignedStruct, OtherError, RootCertStore, SignatureScheme};
 
 /// Why the TLS configuration of a pinned provider could not be built.
 #[derive(Debug)]
@@ -100,9 +100,9 @@ impl ServerCertVerifier for PinnedVerifier {
         if pinned {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                OtherError(Arc::new(PinMismatch)),
-            )))
+            // Not `InvalidCertificate(CertificateError::Other(..))`, whose text is its Debug form:
+            // this text reaches `lastError` as it is.
+            Err(rustls::Error::Other(OtherError(Arc::new(PinMismatch))))
         }
     }
 
