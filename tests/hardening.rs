@@ -496,6 +496,22 @@ async fn a_large_web_identity_token_yields_a_session_token_that_verifies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subject_too_large_for_any_session_token_is_refused_not_minted() {
+    let idp = TestIdp::start().await;
+    let server = TestServer::start_with_config(&iam(
+        idp.issuer(),
+        Value::Null,
+        vec![role("Reader", json!([allow(Value::Null)]))],
+    ));
+    // `sub` is carried twice (`ext_uid` and `req_ctx.sub`), and neither may be left out.
+    let token = idp.sign(&claims(idp.issuer(), &"s".repeat(12_000)));
+    assert!(token.len() < 20_000, "{}", token.len());
+    assume(&server.base_url, "Reader", &token)
+        .await
+        .assert_error(403, "IDPRejectedClaim");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_caller_identity_signatures_must_cover_the_body_sent() {
     let idp = TestIdp::start().await;
     let server = TestServer::start_with_config(&iam(
