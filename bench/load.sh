@@ -153,7 +153,7 @@ EOF
 
 # --- stsd ----------------------------------------------------------------------------------------
 START_NS=$(date +%s%N)
-"$STSD" serve --config "$WORK/iam.json" --listen "127.0.0.1:$STS_PORT" >"$WORK/stsd.log" 2>&1 &
+"$STSD" serve --config "$WORK/iam.json" --listen "127.0.0.1:$STS_PORT" --admin-listen off >"$WORK/stsd.log" 2>&1 &
 STSD_PID=$!
 PIDS+=($STSD_PID)
 READY_MS=$("$IDP" wait-ready --url "http://127.0.0.1:$STS_PORT/readyz" --since-ns "$START_NS")

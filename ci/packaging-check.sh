@@ -145,6 +145,9 @@ args = c["args"]
 expect(args[:3] == ["serve", "--config", "/etc/stsd/iam.json"], "serve --config /etc/stsd/iam.json")
 svc = by_kind["Service"][0]
 expect(svc["spec"]["ports"][0]["port"] == 8090, "Service port 8090")
+expect([p["name"] for p in svc["spec"]["ports"]] == ["http"], "the admin port stays out of the Service")
+admin_listen = {e["name"]: e.get("value") for e in c["env"]}.get("STSD_ADMIN_LISTEN")
+expect(admin_listen in ("0.0.0.0:9090", "127.0.0.1:9090"), "STSD_ADMIN_LISTEN is always set")
 expect("PodDisruptionBudget" in by_kind, "PodDisruptionBudget rendered")
 volumes = {v["name"]: v for v in pod["volumes"]}
 
@@ -200,7 +203,10 @@ else:
     expect(env.get("STSD_ADMIN_LISTEN") == "0.0.0.0:9090", "admin listener address")
     expect("HorizontalPodAutoscaler" in by_kind and "replicas" not in dep["spec"],
            "HPA owns the replica count")
-    expect("NetworkPolicy" in by_kind and "ServiceMonitor" in by_kind, "NetworkPolicy and ServiceMonitor")
+    expect("NetworkPolicy" in by_kind and "PodMonitor" in by_kind, "NetworkPolicy and PodMonitor")
+    pm = by_kind.get("PodMonitor", [{}])[0]
+    expect([e.get("port") for e in pm.get("spec", {}).get("podMetricsEndpoints", [])] == ["admin"],
+           "PodMonitor scrapes the admin port")
     expect("@sha256:" in c["image"], "image pinned by digest")
 for e in errors:
     print("assertion failed:", e)
@@ -320,9 +326,9 @@ check_charts() {
     check "rendered manifests keep the chart's promises ($name values)" assert_rendered "$dir" "$name"
     local v
     for v in "${KUBE_VERSIONS[@]}"; do
-      # The ServiceMonitor is a CRD without a schema here; its shape is checked by checkov's parser.
+      # The PodMonitor is a CRD without a schema here; its shape is checked by checkov's parser.
       local files=()
-      mapfile -t files < <(grep -L '^kind: ServiceMonitor' "$dir"/*.yaml)
+      mapfile -t files < <(grep -L '^kind: PodMonitor' "$dir"/*.yaml)
       check "kubernetes-validate --strict -k $v ($name values)" \
         "$VENV/bin/kubernetes-validate" --strict --quiet -k "$v" "${files[@]}"
     done
@@ -422,7 +428,7 @@ check_image() {
 
   local port
   port=$(free_port)
-  if ! CONTAINER=$(podman_ run -d "${sec[@]}" "$image" serve --dev --listen "127.0.0.1:$port" 2>"$WORK/serve.err"); then
+  if ! CONTAINER=$(podman_ run -d "${sec[@]}" "$image" serve --dev --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$(free_port)" 2>"$WORK/serve.err"); then
     fail "stsd serve --dev starts in the image"
     sed 's/^/      /' "$WORK/serve.err"
     CONTAINER=""

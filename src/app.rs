@@ -35,14 +35,17 @@ pub struct HttpSettings {
     pub shutdown_timeout: Duration,
     /// Serve HTTPS with these files instead of plain HTTP.
     pub tls: Option<tls::TlsFiles>,
-    /// A second listener for `/metrics` and the `/sts/…` operator endpoints; when set, the main
-    /// listener no longer serves them.
+    /// The listener for `/metrics` and the `/sts/…` operator endpoints, which the main listener
+    /// never serves (its `/sts/validate-token` gives session-token verdicts only). `None`: no
+    /// operator surface at all.
     pub admin_listen: Option<String>,
 }
 
 impl HttpSettings {
     pub const DEFAULT_LISTEN: &'static str = "0.0.0.0:8090";
     pub const DEV_LISTEN: &'static str = "127.0.0.1:8090";
+    /// Loopback: the operator surface is private unless an address is chosen for it.
+    pub const DEFAULT_ADMIN_LISTEN: &'static str = "127.0.0.1:9090";
     pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 }
 
@@ -54,7 +57,7 @@ impl Default for HttpSettings {
             body_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(30),
             tls: None,
-            admin_listen: None,
+            admin_listen: Some(Self::DEFAULT_ADMIN_LISTEN.to_owned()),
         }
     }
 }
@@ -93,21 +96,21 @@ impl AppState {
     }
 }
 
-/// Registers every route. Used by [`serve`] and by the integration tests, so both run the same app.
+/// Registers the routes of the main listener: the STS API, session-token verdicts for gateways
+/// and the probes. Used by [`serve`] and by the integration tests, so both run the same app.
 /// Everything sits in one scope so that the request-context middleware also wraps the 404 and 405
-/// fallbacks. With an admin listener configured, the operator endpoints are left out here and
-/// served by [`configure_admin`] instead.
+/// fallbacks. The operator endpoints are served by [`configure_admin`] only.
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
-    let operator_here = state.settings.admin_listen.is_none();
     cfg.app_data(state).service(
         web::scope("")
             .wrap(from_fn(request_context))
             .configure(sts_routes)
-            .configure(|cfg| {
-                if operator_here {
-                    operator_routes(cfg);
-                }
-            })
+            .service(
+                web::resource("/sts/validate-token")
+                    .name("validate-token")
+                    .route(web::post().to(operator::validate::validate_session_token))
+                    .default_service(web::to(api::method_not_allowed_json)),
+            )
             .configure(health_routes)
             .default_service(web::to(api::not_found)),
     );
@@ -140,7 +143,8 @@ fn sts_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// What an operator may want kept off the public listener: metrics and the inspection endpoints.
+/// What only operators may see: metrics, the provider listing, the session count and the dry run
+/// (which shows trust-policy conditions and tells existing roles from missing ones).
 fn operator_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/metrics")
@@ -285,6 +289,9 @@ pub async fn serve_with(
         }
         None => server.bind(&settings.listen)?,
     };
+    if settings.admin_listen.is_none() {
+        tracing::warn!("no admin listener: /metrics and the operator endpoints are not served");
+    }
     let admin = match &settings.admin_listen {
         Some(listen) => {
             let admin_state = state.clone();
@@ -428,10 +435,14 @@ mod tests {
                 .set_payload(r#"{"sessionToken":"x"}"#)
                 .to_request()
         };
-        let res = test::call_service(&public, validate()).await;
-        assert_eq!(res.status(), StatusCode::NOT_FOUND);
-        let res = test::call_service(&admin, validate()).await;
-        assert_eq!(res.status(), StatusCode::OK);
+        for app in [&public, &admin] {
+            let res = test::call_service(app, validate()).await;
+            assert_eq!(
+                res.status(),
+                StatusCode::OK,
+                "session verdicts on both listeners"
+            );
+        }
         for path in ["/healthz", "/readyz"] {
             for app in [&public, &admin] {
                 let res =
@@ -448,12 +459,25 @@ mod tests {
     }
 
     #[actix_web::test]
-    async fn without_an_admin_listener_everything_is_public() {
-        let app = test::init_service(App::new().configure(|cfg| configure(cfg, state()))).await;
+    async fn the_operator_surface_is_never_on_the_main_listener() {
+        let settings = HttpSettings {
+            admin_listen: None,
+            ..HttpSettings::default()
+        };
+        assert_eq!(
+            HttpSettings::default().admin_listen.as_deref(),
+            Some("127.0.0.1:9090")
+        );
+        let state = web::Data::new(AppState::new(
+            test_service(),
+            settings,
+            Metrics::new().unwrap(),
+        ));
+        let app = test::init_service(App::new().configure(|cfg| configure(cfg, state))).await;
         for path in ["/metrics", "/sts/providers", "/sts/sessions/count"] {
             let res =
                 test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
-            assert_eq!(res.status(), StatusCode::OK, "{path}");
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
         }
     }
 

@@ -78,8 +78,9 @@ pub struct ServeArgs {
     /// Address to listen on [default: 0.0.0.0:8090; with --dev 127.0.0.1:8090].
     #[arg(long, env = "STSD_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Serve /metrics and the /sts/providers, /sts/validate-token, /sts/sessions/count operator
-    /// endpoints only on this address (the main listener then answers 404 for them).
+    /// Where /metrics, /sts/providers, /sts/sessions/count and the dry run of /sts/validate-token
+    /// are served; the main listener never serves them. `off` serves them nowhere.
+    /// [default: 127.0.0.1:9090]
     #[arg(long, env = "STSD_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,
     /// Accept a config with an enabled `mock` provider (implied by --dev). Never in production.
@@ -176,7 +177,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     let settings = HttpSettings {
         listen: args.listen.unwrap_or_else(|| default_listen.to_owned()),
         tls,
-        admin_listen: args.admin_listen,
+        admin_listen: admin_listen(args.admin_listen.as_deref()),
         ..HttpSettings::default()
     };
     let dev = args.dev;
@@ -209,6 +210,15 @@ fn serve(args: ServeArgs) -> ExitCode {
             eprintln!("stsd: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The admin listener's address: loopback unless told otherwise, none with `off`.
+fn admin_listen(arg: Option<&str>) -> Option<String> {
+    match arg.map(str::trim) {
+        None => Some(HttpSettings::DEFAULT_ADMIN_LISTEN.to_owned()),
+        Some(off) if off.eq_ignore_ascii_case("off") => None,
+        Some(addr) => Some(addr.to_owned()),
     }
 }
 
@@ -420,6 +430,12 @@ mod tests {
             panic!("expected serve")
         };
         assert_eq!(args.admin_listen.as_deref(), Some("127.0.0.1:9091"));
+        assert_eq!(admin_listen(None).as_deref(), Some("127.0.0.1:9090"));
+        assert_eq!(admin_listen(Some("OFF")), None);
+        assert_eq!(
+            admin_listen(Some("0.0.0.0:9090")).as_deref(),
+            Some("0.0.0.0:9090")
+        );
     }
 
     #[test]

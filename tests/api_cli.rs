@@ -60,6 +60,7 @@ fn dev_server_prints_its_banner_answers_health_and_stops_on_sigterm() {
             .env_remove("STSD_CONFIG")
             .env_remove("STSD_LISTEN")
             .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -108,13 +109,14 @@ fn dev_server_prints_its_banner_answers_health_and_stops_on_sigterm() {
     assert!(status.success(), "{status:?}");
 }
 
-/// Starts `stsd serve --config PATH` on an ephemeral port and returns it with its base URL, read
-/// from the JSON "listening" log line.
-fn serve_file(path: &std::path::Path) -> (Server, String) {
+/// Starts `stsd serve --config PATH` on ephemeral ports and returns it with the base URLs of its
+/// main and admin listeners, read from the JSON "listening" and "admin listening" log lines.
+fn serve_file(path: &std::path::Path) -> (Server, String, String) {
     let mut server = Server(
         Command::new(STSD)
             .env_remove("STSD_LISTEN")
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .arg("--allow-mock-providers")
             .arg("--config")
             .arg(path)
@@ -125,16 +127,21 @@ fn serve_file(path: &std::path::Path) -> (Server, String) {
     );
     let mut lines = BufReader::new(server.0.stderr.take().unwrap()).lines();
     let mut addr = None;
+    let mut admin = None;
     for line in lines.by_ref() {
         let line: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let bound = line["fields"]["addr"].as_str().map(str::to_owned);
         if line["fields"]["message"] == "listening" {
-            addr = line["fields"]["addr"].as_str().map(str::to_owned);
+            addr = bound;
+        } else if line["fields"]["message"] == "admin listening" {
+            admin = bound;
             break;
         }
     }
     std::thread::spawn(move || lines.for_each(drop));
     let addr = addr.expect("a listening line");
-    (server, format!("http://{addr}"))
+    let admin = admin.expect("an admin listening line");
+    (server, format!("http://{addr}"), format!("http://{admin}"))
 }
 
 async fn reload_count(base: &str, result: &str) -> u64 {
@@ -204,7 +211,7 @@ async fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iam.json");
     std::fs::write(&path, mock_config("First")).unwrap();
-    let (server, base) = serve_file(&path);
+    let (server, base, admin) = serve_file(&path);
     let pid = server.0.id().to_string();
     let hup = || {
         assert!(Command::new("kill")
@@ -217,13 +224,13 @@ async fn sighup_reloads_and_a_bad_file_keeps_the_running_config() {
 
     std::fs::write(&path, mock_config("Second")).unwrap();
     hup();
-    wait_for_reload(&base, "success", 1).await;
+    wait_for_reload(&admin, "success", 1).await;
     assert_eq!(assume_code(&base, "Second").await, "OK");
     assert_eq!(assume_code(&base, "First").await, "AccessDenied");
 
     std::fs::write(&path, "{ not json").unwrap();
     hup();
-    wait_for_reload(&base, "failure", 1).await;
+    wait_for_reload(&admin, "failure", 1).await;
     assert_eq!(
         assume_code(&base, "Second").await,
         "OK",
@@ -288,6 +295,7 @@ async fn serves_https_with_the_given_certificate() {
             .env_remove("STSD_CONFIG")
             .env_remove("STSD_LISTEN")
             .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .arg("--tls-cert")
             .arg(&cert_path)
             .arg("--tls-key")
@@ -348,6 +356,7 @@ fn unusable_tls_files_stop_the_start_with_a_message() {
     let out = Command::new(STSD)
         .env_remove("STSD_CONFIG")
         .args(["serve", "--dev", "--listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "127.0.0.1:0"])
         .arg("--tls-cert")
         .arg(dir.path().join("missing-cert.pem"))
         .arg("--tls-key")

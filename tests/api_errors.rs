@@ -460,7 +460,7 @@ async fn refusals_are_counted_by_action_and_code() {
     h.post_form("", assume_body("RoleSessionName", None)).await;
     let text = h
         .client
-        .get(h.server.url("/metrics"))
+        .get(h.server.admin_url("/metrics"))
         .send()
         .await
         .unwrap()

@@ -197,6 +197,8 @@ struct Case {
     /// `"-"` for a refusal by the HTTP parser itself (the request never reaches stsd's
     /// handlers, so there is no AWS body to check).
     code: &'static str,
+    /// Sent to the admin listener instead of the main one.
+    admin: bool,
 }
 
 fn case(name: &'static str, request: Vec<u8>, status: u16, code: &'static str) -> Case {
@@ -205,6 +207,15 @@ fn case(name: &'static str, request: Vec<u8>, status: u16, code: &'static str) -
         request,
         status,
         code,
+        admin: false,
+    }
+}
+
+/// A [`case`] for the admin listener (the operator's dry run).
+fn admin_case(name: &'static str, request: Vec<u8>, status: u16, code: &'static str) -> Case {
+    Case {
+        admin: true,
+        ..case(name, request, status, code)
     }
 }
 
@@ -1080,7 +1091,7 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             200,
             "valid:false",
         ),
-        case(
+        admin_case(
             "validate-token: web identity token keyed with the public key",
             post_validate(
                 json!({"webIdentityToken": idp.sign_hs256(&idp.rsa_public_pem(), Some(&rsa), &good),
@@ -1090,6 +1101,16 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             ),
             200,
             "valid:false",
+        ),
+        case(
+            "validate-token: a dry run on the main listener",
+            post_validate(
+                json!({"webIdentityToken": valid, "roleArn": ROLE_ARN})
+                    .to_string()
+                    .as_bytes(),
+            ),
+            403,
+            "AccessDenied",
         ),
         case(
             "validate-token: 20 001-character session token",
@@ -1330,7 +1351,11 @@ struct Answer {
 
 /// Sends `request` on a fresh connection and reads the answer until the server closes.
 async fn exchange(server: &TestServer, request: &[u8]) -> Answer {
-    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    exchange_at(server.addr, request).await
+}
+
+async fn exchange_at(addr: std::net::SocketAddr, request: &[u8]) -> Answer {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
     // The server may answer (and close) before it has read an oversize request to the end.
     let _ = stream.write_all(request).await;
     let mut raw = Vec::new();
@@ -1386,7 +1411,12 @@ fn proc_status_kib(field: &str) -> u64 {
 }
 
 async fn run_case(server: &TestServer, case: &Case, secrets: &[&str]) -> Result<(), String> {
-    let answer = exchange(server, &case.request).await;
+    let addr = if case.admin {
+        server.admin_addr
+    } else {
+        server.addr
+    };
+    let answer = exchange_at(addr, &case.request).await;
     let code = aws_code(&answer.body);
     let outcome = match case.code {
         "" => (answer.status == 200 && answer.body.contains("<Credentials>"))

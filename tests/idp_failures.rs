@@ -648,6 +648,7 @@ fn serve_binary(dir: &std::path::Path, providers: Vec<Value>) -> (Binary, String
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stsd"))
         .env_remove("STSD_LISTEN")
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--admin-listen", "127.0.0.1:0"])
         .arg("--config")
         .arg(&path)
         .stdout(std::process::Stdio::null())

@@ -294,6 +294,7 @@ async fn a_server_certificate_from_another_ca_is_an_idp_communication_error() {
                 jwks_uri: Some(idp.jwks_uri()),
                 tls_ca_cert: Some(other_ca.clone()),
                 tls_insecure_skip_verify: false,
+                thumbprints: Vec::new(),
                 bearer_token_file: Some(token_file.clone()),
                 http_timeout: std::time::Duration::from_secs(5),
             },
@@ -309,7 +310,7 @@ async fn a_server_certificate_from_another_ca_is_an_idp_communication_error() {
     );
     assert_eq!(idp.jwks_requests(), 0);
     // The operator listing shows the same cause for the server's own provider.
-    let providers: Value = reqwest::get(server.url("/sts/providers"))
+    let providers: Value = reqwest::get(server.admin_url("/sts/providers"))
         .await
         .unwrap()
         .json()
@@ -339,8 +340,9 @@ fn stsd_binary() -> std::ffi::OsString {
 const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 const STEP: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// Kills the server if an assertion fails before the test ends.
-struct Stsd(Child);
+/// Kills the server if an assertion fails before the test ends. The second field is the admin
+/// listener's base URL.
+struct Stsd(Child, String);
 
 impl Drop for Stsd {
     fn drop(&mut self) {
@@ -350,27 +352,31 @@ impl Drop for Stsd {
 }
 
 impl Stsd {
-    /// `stsd serve --listen 127.0.0.1:0 --log-format json ARGS…`; returns it with its address,
-    /// read from the JSON "listening" log line.
+    /// `stsd serve --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --log-format json ARGS…`;
+    /// returns it with its address, read from the JSON "listening" log line.
     fn start(args: &[&OsStr]) -> (Self, String) {
         let mut child = Command::new(stsd_binary())
             .env_remove("STSD_LISTEN")
             .env_remove("STSD_CONFIG")
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--admin-listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let server = Self(child);
+        let mut server = Self(child, String::new());
         let mut addr = None;
         for line in lines.by_ref() {
             let Ok(line) = serde_json::from_str::<Value>(&line.unwrap()) else {
                 continue;
             };
+            let bound = line["fields"]["addr"].as_str().map(str::to_owned);
             if line["fields"]["message"] == "listening" {
-                addr = line["fields"]["addr"].as_str().map(str::to_owned);
+                addr = bound;
+            } else if line["fields"]["message"] == "admin listening" {
+                server.1 = base_url(&bound.expect("an admin address"));
                 break;
             }
         }
@@ -531,8 +537,8 @@ async fn a_config_renamed_over_the_old_one_takes_effect_without_restart() {
     std::fs::rename(&staged, &path).unwrap();
     assert_eq!(wait_until_assumable(&base, "Second").await, "OK");
     assert_eq!(assume_mock(&client, &base, "First").await, "AccessDenied");
-    assert!(reload_count(&base, "success").await >= 1);
-    assert_eq!(reload_count(&base, "failure").await, 0);
+    assert!(reload_count(&server.1, "success").await >= 1);
+    assert_eq!(reload_count(&server.1, "failure").await, 0);
     drop(server);
 }
 
@@ -541,7 +547,7 @@ async fn a_configmap_symlink_swap_takes_effect_and_an_invalid_update_is_refused(
     let first = mock_config(&["First"]);
     let mut mount = Mount::new(&[("iam.json", first.as_bytes())]);
     let path = mount.path("iam.json");
-    let (_server, addr) = Stsd::start(&[
+    let (server, addr) = Stsd::start(&[
         OsStr::new("--allow-mock-providers"),
         OsStr::new("--config"),
         path.as_os_str(),
@@ -554,24 +560,24 @@ async fn a_configmap_symlink_swap_takes_effect_and_an_invalid_update_is_refused(
     mount.update(&[("iam.json", second.as_bytes())]);
     assert_eq!(wait_until_assumable(&base, "Second").await, "OK");
     assert_eq!(assume_mock(&client, &base, "First").await, "AccessDenied");
-    let successes = reload_count(&base, "success").await;
+    let successes = reload_count(&server.1, "success").await;
     assert!(successes >= 1);
 
     // Valid JSON, invalid config: a provider type stsd does not have.
     let invalid = second.replace("\"type\":\"mock\"", "\"type\":\"saml\"");
     assert_ne!(invalid, second);
     mount.update(&[("iam.json", invalid.as_bytes())]);
-    assert!(wait_for_count(&base, "failure", 1).await >= 1);
+    assert!(wait_for_count(&server.1, "failure", 1).await >= 1);
     assert_eq!(
         assume_mock(&client, &base, "Second").await,
         "OK",
         "the running config keeps serving"
     );
-    assert_eq!(reload_count(&base, "success").await, successes);
+    assert_eq!(reload_count(&server.1, "success").await, successes);
 
     // Not JSON at all.
     mount.update(&[("iam.json", b"{ not json")]);
-    assert!(wait_for_count(&base, "failure", 2).await >= 2);
+    assert!(wait_for_count(&server.1, "failure", 2).await >= 2);
     assert_eq!(assume_mock(&client, &base, "Second").await, "OK");
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
     assert_eq!(health.status().as_u16(), 200);
@@ -616,7 +622,7 @@ async fn requests_made_while_the_config_reloads_all_succeed() {
     let mut failures = Vec::new();
     let mut requests = 0;
     // At least 200 requests, and on until several reloads happened among them.
-    while requests < 200 || (reload_count(&base, "success").await < 5 && requests < 5000) {
+    while requests < 200 || (reload_count(&server.1, "success").await < 5 && requests < 5000) {
         requests += 1;
         let code = assume_mock(&client, &base, "Stable").await;
         if code != "OK" {
@@ -630,9 +636,9 @@ async fn requests_made_while_the_config_reloads_all_succeed() {
         "{} of {requests}: {failures:?}",
         failures.len()
     );
-    let reloads = reload_count(&base, "success").await;
+    let reloads = reload_count(&server.1, "success").await;
     assert!(reloads >= 5, "{reloads} reloads for {toggles} toggles");
-    assert_eq!(reload_count(&base, "failure").await, 0);
+    assert_eq!(reload_count(&server.1, "failure").await, 0);
 }
 
 /// The subject common name of the certificate the server at `addr` presents to a new

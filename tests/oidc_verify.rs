@@ -217,13 +217,25 @@ async fn audience_rules() {
     assert_eq!(id.matched_audience, "other-client");
     assert_eq!(id.audiences.len(), 2);
 
+    // azp names the client the token was issued to; with another `aud` the token was meant for
+    // another service, and is accepted only when the provider opts in.
     let azp = idp.sign(&with(
         claims(&idp),
         json!({"aud": "account", "azp": CLIENT}),
     ));
-    let id = registry.verify(&azp, NOW).await.expect("azp");
+    assert_eq!(kind_of(&registry, &azp).await, "wrong-audience");
+    let mut spec = idp.provider_spec("corp", &[CLIENT, "other-client"]);
+    spec.settings.accept_azp_as_audience = true;
+    let opted_in = Registry::new(&[spec], SKEW).expect("registry");
+    let id = opted_in.verify(&azp, NOW).await.expect("azp");
     assert_eq!(id.matched_audience, CLIENT);
     assert_eq!(id.audiences, vec!["account"]);
+    let azp_only = idp.sign(&with(claims(&idp), json!({"aud": null, "azp": CLIENT})));
+    let id = registry
+        .verify(&azp_only, NOW)
+        .await
+        .expect("azp without aud");
+    assert_eq!(id.matched_audience, CLIENT);
 
     let azp_wrong = idp.sign(&with(
         claims(&idp),
@@ -423,7 +435,8 @@ async fn explained_verification_reports_each_step_without_the_token() {
             "issuer",
             "audience",
             "expiry",
-            "subject"
+            "subject",
+            "claim-names"
         ]
     );
     assert!(steps.iter().all(|s| s.ok));

@@ -1,4 +1,4 @@
-//! The operator endpoints over HTTP: `/sts/providers`, `/sts/validate-token`,
+//! The operator endpoints over HTTP, on the admin listener: `/sts/providers`, `/sts/validate-token`,
 //! `/sts/sessions/count`.
 #![allow(clippy::unwrap_used)]
 
@@ -11,7 +11,7 @@ const DEV_ROLE: &str = "arn:aws:iam::role/DevRole";
 const CLIENT_SECRET: &str = "s3cr3t-client-value-never-shown";
 
 async fn get_json(server: &TestServer, path: &str) -> (u16, Value) {
-    let res = reqwest::get(server.url(path)).await.unwrap();
+    let res = reqwest::get(server.admin_url(path)).await.unwrap();
     let status = res.status().as_u16();
     (status, res.json().await.unwrap())
 }
@@ -22,7 +22,7 @@ async fn validate_raw(
     body: impl Into<reqwest::Body>,
 ) -> (u16, String, String) {
     let res = reqwest::Client::new()
-        .post(server.url("/sts/validate-token"))
+        .post(server.admin_url("/sts/validate-token"))
         .header("content-type", "application/json")
         .body(body)
         .send()
@@ -95,7 +95,9 @@ fn providers_config() -> Value {
 #[tokio::test]
 async fn providers_lists_every_provider_without_secrets() {
     let server = TestServer::start_with_config(&providers_config());
-    let res = reqwest::get(server.url("/sts/providers")).await.unwrap();
+    let res = reqwest::get(server.admin_url("/sts/providers"))
+        .await
+        .unwrap();
     assert_eq!(res.status().as_u16(), 200);
     assert!(res.headers().contains_key("x-amzn-requestid"));
     let text = res.text().await.unwrap();
@@ -318,7 +320,7 @@ async fn wrong_methods_get_json_405() {
         (reqwest::Method::DELETE, "/sts/sessions/count"),
     ] {
         let res = client
-            .request(method, server.url(path))
+            .request(method, server.admin_url(path))
             .send()
             .await
             .unwrap();

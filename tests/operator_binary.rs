@@ -1,4 +1,4 @@
-//! The operator surface of the real `stsd` binary: the `--admin-listen` split, and a full flow at
+//! The operator surface of the real `stsd` binary: the admin listener split, and a full flow at
 //! debug level whose output must never contain a token, a secret or the signing key.
 #![allow(clippy::unwrap_used)]
 
@@ -31,14 +31,20 @@ struct Server {
 }
 
 impl Server {
-    /// Starts stsd with `args` (JSON logs, ephemeral port) and waits for its listening lines.
+    /// Starts stsd with `args` (JSON logs, ephemeral ports) and waits for its listening lines.
+    /// The admin listener goes to an ephemeral loopback port unless `args` or `env` place it.
     fn start(args: &[&str], env: &[(&str, &str)], expect_admin: bool) -> Self {
         let mut command = Command::new(STSD);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"]);
+        let placed = args.contains(&"--admin-listen")
+            || env.iter().any(|(name, _)| *name == "STSD_ADMIN_LISTEN");
+        if !placed {
+            command.args(["--admin-listen", "127.0.0.1:0"]);
+        }
         command
             .env_remove("STSD_LISTEN")
             .env_remove("STSD_ADMIN_LISTEN")
             .env_remove("STSD_CONFIG")
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -134,35 +140,40 @@ async fn admin_listener_takes_the_operator_endpoints() {
     let public = server.public.clone();
     assert_ne!(admin, public);
     let client = reqwest::Client::new();
-    for path in OPERATOR_PATHS {
-        let res = client
-            .request(
-                if path == "/sts/validate-token" {
-                    reqwest::Method::POST
-                } else {
-                    reqwest::Method::GET
-                },
-                format!("{public}{path}"),
-            )
-            .body(r#"{"sessionToken":"x"}"#)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 404, "public {path}");
-    }
     for path in ["/metrics", "/sts/providers", "/sts/sessions/count"] {
+        assert_eq!(
+            status(format!("{public}{path}")).await,
+            404,
+            "public {path}"
+        );
         assert_eq!(status(format!("{admin}{path}")).await, 200, "admin {path}");
     }
-    let verdict: Value = client
-        .post(format!("{admin}/sts/validate-token"))
-        .json(&json!({"sessionToken": "x"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(verdict, json!({"valid": false, "reason": "malformed"}));
+    // Session-token verdicts answer on both listeners (gateways call the public one) ...
+    for base in [&public, &admin] {
+        let verdict: Value = client
+            .post(format!("{base}/sts/validate-token"))
+            .json(&json!({"sessionToken": "x"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(verdict, json!({"valid": false, "reason": "malformed"}));
+    }
+    // ... the dry run only on the admin listener.
+    let dry_run = || {
+        client
+            .post(format!("{public}/sts/validate-token"))
+            .json(&json!({"webIdentityToken": "valid_test_token",
+                          "roleArn": "arn:aws:iam::role/DevRole"}))
+            .send()
+    };
+    let res = dry_run().await.unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["Error"]["Code"], "AccessDenied", "{body}");
+    assert_eq!(OPERATOR_PATHS.len(), 4);
     for base in [&public, &admin] {
         assert_eq!(status(format!("{base}/healthz")).await, 200, "{base}");
         assert_eq!(status(format!("{base}/readyz")).await, 200, "{base}");
@@ -199,16 +210,17 @@ async fn admin_listener_takes_the_operator_endpoints() {
 }
 
 #[tokio::test]
-async fn without_an_admin_listener_the_operator_endpoints_are_public() {
-    let server = Server::start(&["--dev"], &[], false);
+async fn with_the_admin_listener_off_no_listener_serves_the_operator_endpoints() {
+    let server = Server::start(&["--dev", "--admin-listen", "off"], &[], false);
     for path in ["/metrics", "/sts/providers", "/sts/sessions/count"] {
         assert_eq!(
             status(format!("{}{path}", server.public)).await,
-            200,
+            404,
             "{path}"
         );
     }
-    server.stop();
+    let (_, stderr) = server.stop();
+    assert!(!stderr.contains("admin listening"), "{stderr}");
 }
 
 fn leak_config() -> String {
@@ -281,9 +293,10 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
     let server = Server::start(
         &["--allow-mock-providers", "--config", path.to_str().unwrap()],
         &[("RUST_LOG", "debug")],
-        false,
+        true,
     );
     let base = server.public.clone();
+    let admin = server.admin.clone().unwrap();
     let client = reqwest::Client::new();
 
     // Assume the role through the query API and through the JSON twin.
@@ -338,7 +351,7 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
         .unwrap();
     assert_eq!(verdict["valid"], true, "{verdict}");
     let dry_run: Value = client
-        .post(format!("{base}/sts/validate-token"))
+        .post(format!("{admin}/sts/validate-token"))
         .json(&json!({"webIdentityToken": "valid_test_token", "roleArn": ROLE}))
         .send()
         .await

@@ -12,7 +12,7 @@ use serde_json::json;
 const DEV_ROLE: &str = "arn:aws:iam::role/DevRole";
 
 async fn scrape(server: &TestServer) -> String {
-    let res = reqwest::get(server.url("/metrics")).await.unwrap();
+    let res = reqwest::get(server.admin_url("/metrics")).await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
     assert!(res.headers()["content-type"]
         .to_str()
@@ -64,7 +64,9 @@ async fn requests_credentials_and_providers_are_counted() {
         .unwrap();
     assert_eq!(twin.status().as_u16(), 200);
     // Operator calls are not STS actions and are not counted as such.
-    reqwest::get(server.url("/sts/providers")).await.unwrap();
+    reqwest::get(server.admin_url("/sts/providers"))
+        .await
+        .unwrap();
 
     let text = scrape(&server).await;
     let expect = [

@@ -5,6 +5,7 @@ pub mod operator;
 pub mod sts;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -78,6 +79,14 @@ fn update_outcome(req: &HttpRequest, update: impl FnOnce(&mut Outcome)) {
     let mut outcome = extensions.get::<Outcome>().copied().unwrap_or_default();
     update(&mut outcome);
     extensions.insert(outcome);
+}
+
+/// The address `aws:SourceIp` is matched against: the TCP peer, with an IPv4-mapped IPv6 address
+/// (`::ffff:127.0.0.1`, how a dual-stack `[::]` listener sees IPv4 clients) turned back into the
+/// IPv4 address, so that `IpAddress`/`NotIpAddress` conditions on IPv4 ranges apply to it.
+/// Forwarded headers are not read: behind a proxy or load balancer this is the proxy's address.
+pub fn source_ip(req: &HttpRequest) -> Option<IpAddr> {
+    req.peer_addr().map(|a| a.ip().to_canonical())
 }
 
 /// How an error body is rendered: the query API speaks XML, the JSON endpoints JSON.
@@ -185,6 +194,18 @@ pub async fn method_not_allowed_json(req: HttpRequest) -> HttpResponse {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_mapped_peers_are_seen_as_ipv4() {
+        let mapped = actix_web::test::TestRequest::default()
+            .peer_addr("[::ffff:127.0.0.1]:40000".parse().unwrap())
+            .to_http_request();
+        assert_eq!(source_ip(&mapped), Some("127.0.0.1".parse().unwrap()));
+        let v6 = actix_web::test::TestRequest::default()
+            .peer_addr("[2001:db8::1]:40000".parse().unwrap())
+            .to_http_request();
+        assert_eq!(source_ip(&v6), Some("2001:db8::1".parse().unwrap()));
+    }
 
     #[test]
     fn request_ids_are_distinct_version_4_uuids() {

@@ -74,7 +74,12 @@ pub struct OidcSettings {
     pub principal_tag_claims: Vec<(String, String)>,
     pub tls_ca_cert: Option<PathBuf>,
     pub tls_insecure_skip_verify: bool,
+    /// Lowercase hex SHA-1 (40 digits) or SHA-256 (64 digits) fingerprints; when any is set, a
+    /// discovery or JWKS connection must present a certificate with one of them.
     pub thumbprints: Vec<String>,
+    /// Accept a token whose `aud` names none of `client_ids` when its `azp` does. Off by default:
+    /// `azp` alone is then consulted only when the token has no `aud`.
+    pub accept_azp_as_audience: bool,
     pub bearer_token_file: Option<PathBuf>,
     pub allowed_algorithms: Vec<JwsAlgorithm>,
     pub jwks_cache_ttl: Duration,
@@ -100,6 +105,7 @@ impl OidcSettings {
             tls_ca_cert: None,
             tls_insecure_skip_verify: false,
             thumbprints: Vec::new(),
+            accept_azp_as_audience: false,
             bearer_token_file: None,
             allowed_algorithms: JwsAlgorithm::ALL.to_vec(),
             jwks_cache_ttl: super::validate::DEFAULT_JWKS_CACHE_TTL,

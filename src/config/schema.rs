@@ -73,6 +73,7 @@ pub struct ProviderConfig {
     pub tls_ca_cert: Option<String>,
     pub tls_insecure_skip_verify: Option<bool>,
     pub thumbprints: Vec<String>,
+    pub accept_azp_as_audience: Option<bool>,
     pub bearer_token_file: Option<String>,
     pub allowed_algorithms: Option<Vec<String>>,
     #[serde(rename = "jwksCacheTTL")]
@@ -209,6 +210,7 @@ const PROVIDER_CONFIG: &[Field] = &[
     f("tlsCaCert", Shape::Str),
     f("tlsInsecureSkipVerify", Shape::Bool),
     f("thumbprints", Shape::StrList),
+    f("acceptAzpAsAudience", Shape::Bool),
     f("bearerTokenFile", Shape::Str),
     f("allowedAlgorithms", Shape::StrList),
     f("jwksCacheTTL", Shape::Duration),

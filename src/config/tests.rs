@@ -769,17 +769,29 @@ fn provider_option_rules() {
         vec![
             "providers[0].config.jwksCacheTTL: must be greater than zero",
             "providers[0].config.jwksUri: \"file:///etc/jwks.json\" is not an http(s) URL",
-            "providers[0].config.thumbprints[1]: must be a SHA-1 fingerprint: 40 hexadecimal digits",
+            "providers[0].config.thumbprints[1]: must be a certificate fingerprint: SHA-1 (40 hexadecimal digits) or SHA-256 (64)",
         ]
     );
     let mut v = base();
-    v["providers"][0]["config"]["thumbprints"] =
-        json!(["ABCDEF0123456789ABCDEF0123456789ABCDEF01"]);
+    v["providers"][0]["config"]["thumbprints"] = json!([
+        "ABCDEF0123456789ABCDEF0123456789ABCDEF01",
+        "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89"
+    ]);
     v["providers"][0]["config"]["tlsInsecureSkipVerify"] = json!(true);
     let loaded = load(&v).unwrap();
     assert_eq!(
         loaded.config.providers[0].settings.thumbprints,
-        vec!["abcdef0123456789abcdef0123456789abcdef01"]
+        vec![
+            "abcdef0123456789abcdef0123456789abcdef01",
+            "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+        ]
+    );
+    assert!(!loaded.config.providers[0].settings.accept_azp_as_audience);
+    v["providers"][0]["config"]["acceptAzpAsAudience"] = json!(true);
+    assert!(
+        load(&v).unwrap().config.providers[0]
+            .settings
+            .accept_azp_as_audience
     );
     assert!(warnings(&loaded)[0].starts_with("providers[0].config.tlsInsecureSkipVerify:"));
 }
@@ -964,7 +976,13 @@ fn a_seaweedfs_style_file_loads_without_warnings() {
         }]
     });
     let loaded = load(&v).unwrap_or_else(|e| panic!("{e:#?}"));
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // Its only warning: the Keycloak issuer is plain HTTP.
+    let warned = warnings(&loaded);
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].starts_with("providers[0].config.issuer: plain HTTP"),
+        "{warned:?}"
+    );
     let c = loaded.config;
     assert_eq!(
         c.sts.signing_key.bytes(),

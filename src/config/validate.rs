@@ -516,6 +516,13 @@ fn provider(c: &mut Collector, path: &str, entry: &ProviderEntry) -> Option<Prov
     };
     if !issuer.is_empty() && kind != ProviderKind::Mock {
         check_url(c, &join(&cfg_path, "issuer"), &issuer);
+        if issuer.starts_with("http://") && enabled {
+            c.warn(
+                join(&cfg_path, "issuer"),
+                "plain HTTP: discovery and signing keys are fetched without TLS, so anyone on \
+                 the path can substitute keys and have any token accepted; use https",
+            );
+        }
     } else if cfg.issuer.as_deref() == Some("") {
         c.err(join(&cfg_path, "issuer"), "must not be empty");
     }
@@ -569,12 +576,14 @@ fn provider(c: &mut Collector, path: &str, entry: &ProviderEntry) -> Option<Prov
     }
     let mut thumbprints = Vec::new();
     for (i, t) in cfg.thumbprints.iter().enumerate() {
-        if t.len() == 40 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
-            thumbprints.push(t.to_ascii_lowercase());
+        // Fingerprints are often copied with colons (`openssl x509 -fingerprint`).
+        let hex: String = t.chars().filter(|ch| *ch != ':').collect();
+        if matches!(hex.len(), 40 | 64) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            thumbprints.push(hex.to_ascii_lowercase());
         } else {
             c.err(
                 format!("{cfg_path}.thumbprints[{i}]"),
-                "must be a SHA-1 fingerprint: 40 hexadecimal digits",
+                "must be a certificate fingerprint: SHA-1 (40 hexadecimal digits) or SHA-256 (64)",
             );
         }
     }
@@ -648,6 +657,7 @@ fn provider(c: &mut Collector, path: &str, entry: &ProviderEntry) -> Option<Prov
             tls_ca_cert,
             tls_insecure_skip_verify,
             thumbprints,
+            accept_azp_as_audience: cfg.accept_azp_as_audience.unwrap_or(false),
             bearer_token_file,
             allowed_algorithms,
             jwks_cache_ttl,

@@ -20,6 +20,9 @@ pub struct FetchSettings {
     pub jwks_uri: Option<String>,
     pub tls_ca_cert: Option<PathBuf>,
     pub tls_insecure_skip_verify: bool,
+    /// Certificate fingerprints (lowercase hex SHA-1 or SHA-256) one of which the server's chain
+    /// must carry; empty = no pinning.
+    pub thumbprints: Vec<String>,
     pub bearer_token_file: Option<PathBuf>,
     pub http_timeout: Duration,
 }
@@ -39,11 +42,12 @@ pub enum FetchError {
 
 /// Builds the client one provider uses for discovery and JWKS.
 pub fn build_client(settings: &FetchSettings) -> Result<reqwest::Client, ClientError> {
+    let mut ca_pem = None;
     let mut builder = reqwest::Client::builder()
         .timeout(settings.http_timeout)
         .connect_timeout(settings.http_timeout)
         .min_tls_version(reqwest::tls::Version::TLS_1_2)
-        .redirect(reqwest::redirect::Policy::limited(3))
+        .redirect(redirect_policy())
         .user_agent(concat!("stsd/", env!("CARGO_PKG_VERSION")));
     if let Some(path) = &settings.tls_ca_cert {
         let pem = std::fs::read(path).map_err(|e| ClientError::Ca {
@@ -63,11 +67,48 @@ pub fn build_client(settings: &FetchSettings) -> Result<reqwest::Client, ClientE
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
+        ca_pem = Some(pem);
     }
     if settings.tls_insecure_skip_verify {
         builder = builder.danger_accept_invalid_certs(true);
     }
+    if !settings.thumbprints.is_empty() {
+        // The pinning verifier replaces reqwest's: it checks the chain with the same roots
+        // (unless told not to) and then the pin.
+        let tls = super::pin::client_config(
+            &settings.thumbprints,
+            ca_pem.as_deref(),
+            settings.tls_insecure_skip_verify,
+        )
+        .map_err(|e| match e {
+            super::pin::PinError::Ca(reason) => ClientError::Ca {
+                path: settings
+                    .tls_ca_cert
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                reason,
+            },
+            super::pin::PinError::Build(reason) => ClientError::Build(reason),
+        })?;
+        builder = builder.use_preconfigured_tls(tls);
+    }
     builder.build().map_err(|e| ClientError::Build(chain(&e)))
+}
+
+/// At most three redirects, never from https to plain http.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt.previous().iter().any(|u| u.scheme() == "https");
+        if downgrade {
+            attempt.error("redirect from https to plain http refused")
+        } else if attempt.previous().len() >= 3 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 #[derive(Debug)]
@@ -124,6 +165,16 @@ pub async fn discover(
         )));
     }
     match url::Url::parse(&doc.jwks_uri) {
+        // An https issuer's keys travel over TLS too: a discovery document naming a plain-HTTP
+        // JWKS would let anyone on that path substitute keys. (A configured `jwksUri` is the
+        // operator's explicit choice and is not subject to this.)
+        Ok(u) if u.scheme() == "http" && settings.issuer.starts_with("https://") => {
+            Err(FetchError::Discovery(
+                "the https issuer's document names a plain-HTTP jwks_uri; refusing the downgrade \
+                 (set jwksUri explicitly to override)"
+                    .to_owned(),
+            ))
+        }
         Ok(u) if matches!(u.scheme(), "https" | "http") => Ok(doc.jwks_uri),
         _ => Err(FetchError::Discovery(
             "jwks_uri is not an http(s) URL".to_owned(),
@@ -244,6 +295,7 @@ mod tests {
             jwks_uri: None,
             tls_ca_cert: None,
             tls_insecure_skip_verify: false,
+            thumbprints: Vec::new(),
             bearer_token_file: None,
             http_timeout: Duration::from_secs(5),
         }

@@ -8,6 +8,7 @@
 
 pub mod fetch;
 pub mod keys;
+pub mod pin;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -356,6 +357,7 @@ mod tests {
                 jwks_uri: None,
                 tls_ca_cert: None,
                 tls_insecure_skip_verify: false,
+                thumbprints: Vec::new(),
                 bearer_token_file: None,
                 http_timeout: Duration::from_secs(2),
             },

@@ -27,11 +27,14 @@ pub struct AudienceMatch {
     pub matched: String,
 }
 
-/// Accepts the token when any `aud` entry (a string or an array of strings), or else `azp`, is
-/// one of `client_ids`.
+/// Accepts the token when any `aud` entry (a string or an array of strings) is one of
+/// `client_ids`. `azp` is consulted only when the token has no `aud`, or when the provider opts in
+/// with `accept_azp`: a token issued to another API (its `aud`) on behalf of a configured client
+/// (its `azp`) would otherwise be replayable here by that API.
 pub fn check_audience(
     claims: &Map<String, Value>,
     client_ids: &[String],
+    accept_azp: bool,
 ) -> Result<AudienceMatch, TokenError> {
     let invalid = |claim, reason| TokenError::InvalidClaim { claim, reason };
     let audiences: Vec<String> = match claims.get("aud") {
@@ -47,6 +50,9 @@ pub fn check_audience(
     if let Some(matched) = audiences.iter().find(|a| client_ids.contains(a)) {
         let matched = matched.clone();
         return Ok(AudienceMatch { audiences, matched });
+    }
+    if claims.contains_key("aud") && !accept_azp {
+        return Err(TokenError::WrongAudience);
     }
     match claims.get("azp") {
         Some(Value::String(azp)) if client_ids.contains(azp) => Ok(AudienceMatch {
@@ -104,6 +110,65 @@ fn numeric_date(
             claim,
             reason: "not a number",
         }),
+    }
+}
+
+/// Nested object claims become condition keys this deep (`oidc:kubernetes.io/serviceaccount/name`).
+pub const MAX_CLAIM_DEPTH: usize = 4;
+
+/// Refuses a token in which two claims would answer to the same condition key
+/// (`<prefix>:<claim>`, `<prefix>:<claim>/<field>`, case-insensitive as the policy context folds
+/// keys): names that differ only in letter case (`Department` and `department`, or `K` and the
+/// Kelvin sign `\u{212A}`), or a flat name that spells a nested path (`"kubernetes.io/namespace"`
+/// beside `"kubernetes.io": {"namespace": …}`). Whichever of the two the context kept would
+/// decide the trust policy; refusing the token keeps every key bound to exactly one claim.
+/// `prefixes` are the key prefixes in use (`oidc` and the issuer's host/path); each is checked,
+/// since Unicode lower-casing can depend on the letters before a name.
+pub fn check_claim_names(claims: &Map<String, Value>, prefixes: &[&str]) -> Result<(), TokenError> {
+    fn walk(
+        fields: &Map<String, Value>,
+        key: &mut String,
+        depth: usize,
+        seen: &mut std::collections::HashSet<String>,
+    ) -> bool {
+        let len = key.len();
+        for (name, value) in fields {
+            if depth > 0 {
+                key.push('/');
+            }
+            key.push_str(name);
+            let folded = if key.is_ascii() {
+                key.to_ascii_lowercase()
+            } else {
+                key.to_lowercase()
+            };
+            if !seen.insert(folded) {
+                return false;
+            }
+            if let Value::Object(nested) = value {
+                if depth < MAX_CLAIM_DEPTH && !walk(nested, key, depth + 1, seen) {
+                    return false;
+                }
+            }
+            key.truncate(len);
+        }
+        true
+    }
+    let mut seen = std::collections::HashSet::with_capacity(claims.len() * 2);
+    let distinct = prefixes.iter().all(|prefix| {
+        seen.clear();
+        let mut key = String::with_capacity(64);
+        key.push_str(prefix);
+        key.push(':');
+        walk(claims, &mut key, 0, &mut seen)
+    });
+    if distinct {
+        Ok(())
+    } else {
+        Err(TokenError::InvalidClaim {
+            claim: "claim names",
+            reason: "two claims differ only in letter case or in nesting",
+        })
     }
 }
 
@@ -199,25 +264,50 @@ mod tests {
     }
 
     #[test]
+    fn claim_names_must_bind_one_claim_per_condition_key() {
+        let ok = |v: Value| check_claim_names(&obj(v), &["oidc", "idp.example.com"]).is_ok();
+        assert!(ok(json!({"sub": "a", "department": "eng",
+            "kubernetes.io": {"namespace": "apps", "serviceaccount": {"name": "x"}}})));
+        assert!(!ok(json!({"Department": "sales", "department": "eng"})));
+        assert!(!ok(json!({"kubernetes.io/Namespace": "prod",
+            "kubernetes.io": {"namespace": "apps"}})));
+        assert!(!ok(json!({"a": {"B": 1, "b": 2}})));
+        // The Kelvin sign lower-cases to `k`, as condition keys are folded.
+        assert!(!ok(json!({"\u{212A}ubernetes.io": {"namespace": "prod"},
+            "kubernetes.io": {"namespace": "apps"}})));
+        assert!(ok(json!({"größe": "xl", "grosse": "l"})));
+    }
+
+    #[test]
     fn audience_string_array_and_azp() {
         let allowed = ids(&["sts", "other"]);
-        let m = check_audience(&obj(json!({"aud": "sts"})), &allowed).expect("string");
+        let m = check_audience(&obj(json!({"aud": "sts"})), &allowed, false).expect("string");
         assert_eq!(m.matched, "sts");
-        let m = check_audience(&obj(json!({"aud": ["x", "other"]})), &allowed).expect("array");
+        let m =
+            check_audience(&obj(json!({"aud": ["x", "other"]})), &allowed, false).expect("array");
         assert_eq!((m.matched.as_str(), m.audiences.len()), ("other", 2));
-        let m = check_audience(&obj(json!({"aud": "x", "azp": "sts"})), &allowed).expect("azp");
+        assert_eq!(
+            check_audience(&obj(json!({"aud": "x", "azp": "sts"})), &allowed, false),
+            Err(TokenError::WrongAudience),
+            "azp does not stand in for a foreign aud"
+        );
+        let m = check_audience(&obj(json!({"aud": "x", "azp": "sts"})), &allowed, true)
+            .expect("azp when opted in");
         assert_eq!(m.matched, "sts");
         assert_eq!(m.audiences, vec!["x"]);
+        let m = check_audience(&obj(json!({"azp": "sts"})), &allowed, false).expect("no aud");
+        assert_eq!(m.matched, "sts");
+        assert!(m.audiences.is_empty());
         assert_eq!(
-            check_audience(&obj(json!({"aud": "x"})), &allowed),
+            check_audience(&obj(json!({"aud": "x"})), &allowed, true),
             Err(TokenError::WrongAudience)
         );
         assert_eq!(
-            check_audience(&obj(json!({})), &allowed),
+            check_audience(&obj(json!({})), &allowed, false),
             Err(TokenError::WrongAudience)
         );
         assert_eq!(
-            check_audience(&obj(json!({"aud": "sts"})), &[]),
+            check_audience(&obj(json!({"aud": "sts"})), &[], false),
             Err(TokenError::WrongAudience)
         );
         for bad in [
@@ -226,7 +316,7 @@ mod tests {
             json!({"aud": "x", "azp": 5}),
         ] {
             assert_eq!(
-                check_audience(&obj(bad), &allowed).map_err(|e| e.kind()),
+                check_audience(&obj(bad), &allowed, true).map_err(|e| e.kind()),
                 Err("invalid-claim")
             );
         }
@@ -360,7 +450,7 @@ mod tests {
                 .filter_map(|(n, v)| v.map(|v| (n.to_string(), v)))
                 .collect();
             let _ = check_issuer(&claims, "https://a");
-            let _ = check_audience(&claims, &ids(&["sts"]));
+            let _ = check_audience(&claims, &ids(&["sts"]), true);
             let _ = check_times(&claims, now, skew);
             let _ = check_subject(&claims);
             let _ = map_claims(&claims, &ClaimsMapping::default());

@@ -111,9 +111,12 @@ impl OidcProvider {
         claims::check_issuer(payload, &settings.issuer).map_err(|e| trace.fail(step::ISSUER, e))?;
         trace.pass(step::ISSUER, || format!("iss {}", settings.issuer));
 
-        let AudienceMatch { audiences, matched } =
-            claims::check_audience(payload, &settings.client_ids)
-                .map_err(|e| trace.fail(step::AUDIENCE, e))?;
+        let AudienceMatch { audiences, matched } = claims::check_audience(
+            payload,
+            &settings.client_ids,
+            settings.accept_azp_as_audience,
+        )
+        .map_err(|e| trace.fail(step::AUDIENCE, e))?;
         trace.pass(step::AUDIENCE, || format!("matched {matched}"));
 
         let times = claims::check_times(payload, now, skew).map_err(|e| {
@@ -132,6 +135,13 @@ impl OidcProvider {
 
         let subject = claims::check_subject(payload).map_err(|e| trace.fail(step::SUBJECT, e))?;
         trace.pass(step::SUBJECT, || "sub is a non-empty string".to_owned());
+
+        let host_path = crate::policy::issuer_host_path(&settings.issuer);
+        claims::check_claim_names(payload, &["oidc", host_path])
+            .map_err(|e| trace.fail(step::CLAIM_NAMES, e))?;
+        trace.pass(step::CLAIM_NAMES, || {
+            "each condition key names one claim".to_owned()
+        });
 
         let mapped = claims::map_claims(payload, &settings.claims_mapping);
         Ok(VerifiedIdentity {
@@ -194,6 +204,7 @@ pub fn cache_config(settings: &OidcSettings) -> CacheConfig {
             jwks_uri: settings.jwks_uri.clone(),
             tls_ca_cert: settings.tls_ca_cert.clone(),
             tls_insecure_skip_verify: settings.tls_insecure_skip_verify,
+            thumbprints: settings.thumbprints.clone(),
             bearer_token_file: settings.bearer_token_file.clone(),
             http_timeout: settings.http_timeout,
         },

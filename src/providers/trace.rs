@@ -16,6 +16,7 @@ pub mod step {
     pub const AUDIENCE: &str = "audience";
     pub const EXPIRY: &str = "expiry";
     pub const SUBJECT: &str = "subject";
+    pub const CLAIM_NAMES: &str = "claim-names";
 }
 
 /// The outcome of one step. `detail` may name kid, alg, issuer, matched audience and times;

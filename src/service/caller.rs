@@ -48,7 +48,7 @@ impl StsService {
             return Err(invalid_token());
         }
         parsed
-            .verify(request, derived.secret_access_key.expose(), now)
+            .verify_with_body(request, derived.secret_access_key.expose(), now)
             .map_err(sigv4_error)?;
         let role_name = role_name_of(&claims.principal).unwrap_or_default();
         Ok(CallerIdentity {

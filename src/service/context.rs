@@ -17,8 +17,7 @@ const NON_ATTRIBUTE_CLAIMS: [&str; 11] = [
     "sub", "email", "name", "groups", "roles", "iss", "aud", "exp", "iat", "nbf", "jti",
 ];
 
-/// Nested object claims are flattened this deep (`oidc:kubernetes.io/serviceaccount/name`).
-const MAX_CLAIM_DEPTH: usize = 4;
+use crate::providers::claims::MAX_CLAIM_DEPTH;
 
 /// Context keys for the trust policy: `oidc:<claim>` for every claim, the AWS forms
 /// `<issuer host/path>:<claim>`, and the `aws:`/`sts:` keys — each only if `keys` says the

@@ -305,13 +305,19 @@ fn role_grant<'a>(
 }
 
 fn find_role<'a>(config: &'a IamConfig, arn: &str) -> Result<&'a Role, ServiceError> {
-    config
-        .role_by_arn(arn)
-        .ok_or_else(|| ServiceError::AccessDenied {
-            message: format!(
-                "Not authorized to perform sts:AssumeRoleWithWebIdentity: role {arn} does not exist"
-            ),
-        })
+    config.role_by_arn(arn).ok_or_else(|| {
+        tracing::debug!("AccessDenied: no role matches the RoleArn");
+        not_authorized()
+    })
+}
+
+/// The one AccessDenied message of AssumeRoleWithWebIdentity, as AWS words it. A missing role, an
+/// explicit Deny and a missing Allow all answer with it, so that callers cannot tell existing
+/// roles from missing ones; the operator's dry run says which.
+fn not_authorized() -> ServiceError {
+    ServiceError::AccessDenied {
+        message: "Not authorized to perform sts:AssumeRoleWithWebIdentity".into(),
+    }
 }
 
 /// The AWS permissions a token's tags and source identity need: only where the role's trust
@@ -360,24 +366,78 @@ fn evaluate_trust(
     )
 }
 
-/// Deny wins over Allow; no matching Allow is a denial too. The message says which, so an
-/// operator can tell a missing statement from an explicit Deny without seeing the token.
+/// Deny wins over Allow; no matching Allow is a denial too. Both answer with the message of an
+/// unknown role (see [`not_authorized`]); the reason goes to the debug log, never the token.
 fn trust_verdict(evaluation: &Evaluation, role: &Role) -> Result<(), ServiceError> {
     match evaluation.decision {
         Decision::Allow { .. } => Ok(()),
-        Decision::ExplicitDeny { statement } => Err(ServiceError::AccessDenied {
-            message: format!(
-                "Not authorized to perform sts:AssumeRoleWithWebIdentity: statement {statement} of the trust policy of role {} explicitly denies this token",
-                role.role_name
-            ),
-        }),
-        Decision::ImplicitDeny => Err(ServiceError::AccessDenied {
-            message: format!(
-                "Not authorized to perform sts:AssumeRoleWithWebIdentity: no statement of the trust policy of role {} allows this token (POST /sts/validate-token explains why)",
-                role.role_name
-            ),
-        }),
+        Decision::ExplicitDeny { statement } => {
+            tracing::debug!(role = %role.role_name, statement, "AccessDenied: explicit Deny in the trust policy");
+            Err(not_authorized())
+        }
+        Decision::ImplicitDeny => {
+            tracing::debug!(role = %role.role_name, "AccessDenied: no trust policy statement allows the token");
+            Err(not_authorized())
+        }
     }
+}
+
+/// The request-context entries a session token always keeps: who the session is for. Every
+/// `aws:` entry (principal tags, source identity) is kept too: a gateway may decide on them, in
+/// a Deny as well as an Allow, so leaving one out could widen access.
+const KEPT_CONTEXT: [&str; 2] = ["sub", "aws:userid"];
+
+fn always_kept(key: &str) -> bool {
+    KEPT_CONTEXT.contains(&key) || key.starts_with("aws:")
+}
+
+/// Mints the token, never larger than verification accepts
+/// ([`session::MAX_SESSION_TOKEN_BYTES`]): when the claims copied from the web identity token
+/// make it too large, the largest copied entries of `req_ctx` are left out, one at a time, until
+/// it fits. What cannot be left out (subject, role, session policy) and still does not fit is
+/// refused: a session token that every verifier would reject is never issued.
+fn mint_within_limit(
+    keys: &SessionKeys,
+    claims: &mut SessionClaims,
+) -> Result<String, ServiceError> {
+    let mut token = keys.mint(claims);
+    if token.len() <= session::MAX_SESSION_TOKEN_BYTES {
+        return Ok(token);
+    }
+    let mut droppable: Vec<(usize, String)> = claims
+        .req_ctx
+        .iter()
+        .filter(|(k, _)| !always_kept(k))
+        .map(|(k, v)| (k.len() + v.to_string().len(), k.clone()))
+        .collect();
+    // Largest first; equal sizes by name, so that every replica leaves out the same entries.
+    droppable.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let mut dropped = 0usize;
+    for (_, key) in droppable {
+        claims.req_ctx.remove(&key);
+        dropped += 1;
+        token = keys.mint(claims);
+        if token.len() <= session::MAX_SESSION_TOKEN_BYTES {
+            tracing::debug!(
+                dropped,
+                "identity claims left out of the session token to keep it within its size limit"
+            );
+            return Ok(token);
+        }
+    }
+    if claims
+        .req_ctx
+        .keys()
+        .any(|k| k.starts_with(tags::PRINCIPAL_TAG_PREFIX))
+    {
+        return Err(ServiceError::PackedPolicyTooLarge {
+            message: "The session tags and session policy do not fit in a session token".into(),
+        });
+    }
+    Err(ServiceError::IdpRejectedClaim {
+        message: "The identity token's subject and the request do not fit in a session token"
+            .into(),
+    })
 }
 
 /// A validated inline session policy and its normalised form.
@@ -473,7 +533,7 @@ fn mint(
     claims.puid = puid;
     claims.spol = session_policy.map(|p| p.normalized.clone());
     claims.pol = grant.policies.clone();
-    let token = rt.keys.mint(&claims);
+    let token = mint_within_limit(&rt.keys, &mut claims)?;
     let derived = rt.keys.credentials_for(&sid, sts.secret_derivation);
     Ok(Minted {
         credentials: IssuedCredentials {

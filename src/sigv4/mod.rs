@@ -153,6 +153,35 @@ impl ParsedSignature {
         secret: &str,
         now: i64,
     ) -> Result<VerifiedSignature, SigV4Error> {
+        self.verify_payload(request, secret, now, PayloadBinding::AsSigned)
+    }
+
+    /// [`Self::verify`] for a service whose parameters may travel in the body (STS): the signature
+    /// must cover the body actually received. A signed `x-amz-content-sha256` must equal the
+    /// body's digest, and `UNSIGNED-PAYLOAD` is refused (AWS STS computes the canonical request
+    /// over the body it got, so neither would verify there either).
+    pub fn verify_with_body(
+        &self,
+        request: &SignedRequest,
+        secret: &str,
+        now: i64,
+    ) -> Result<VerifiedSignature, SigV4Error> {
+        if let Some(declared) = request.header_values("x-amz-content-sha256").next() {
+            let declared = declared.trim();
+            if !declared.eq_ignore_ascii_case(&request.payload_sha256) {
+                return Err(SigV4Error::SignatureDoesNotMatch);
+            }
+        }
+        self.verify_payload(request, secret, now, PayloadBinding::Body)
+    }
+
+    fn verify_payload(
+        &self,
+        request: &SignedRequest,
+        secret: &str,
+        now: i64,
+        binding: PayloadBinding,
+    ) -> Result<VerifiedSignature, SigV4Error> {
         match self.location {
             SignatureLocation::Header => {
                 if now.abs_diff(self.timestamp) > MAX_CLOCK_SKEW_SECS.unsigned_abs() {
@@ -169,7 +198,11 @@ impl ParsedSignature {
         }
 
         let mut matched = subtle::Choice::from(0);
-        for payload_hash in payload_hashes(request, self.location) {
+        let hashes = match binding {
+            PayloadBinding::AsSigned => payload_hashes(request, self.location),
+            PayloadBinding::Body => vec![request.payload_sha256.as_str()],
+        };
+        for payload_hash in hashes {
             let computed = compute_signature(request, self, payload_hash, secret);
             matched |= computed.ct_eq(&self.signature);
         }
@@ -186,6 +219,16 @@ impl ParsedSignature {
             location: self.location,
         })
     }
+}
+
+/// Which payload hashes a signature may have been computed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PayloadBinding {
+    /// Whatever the request declares: a signed `x-amz-content-sha256` (which S3 clients may set to
+    /// `UNSIGNED-PAYLOAD`), or for presigned URLs `UNSIGNED-PAYLOAD` or the body digest.
+    AsSigned,
+    /// Only the digest of the body received.
+    Body,
 }
 
 /// The payload hashes a legitimate client may have signed: a signed `x-amz-content-sha256`

@@ -366,6 +366,39 @@ fn verifies_a_presigned_url_with_a_session_token() {
 }
 
 #[test]
+fn body_bound_verification_refuses_unsigned_payloads() {
+    let unsigned = presigned_with_token(canonical::UNSIGNED_PAYLOAD);
+    let parsed = parse(&unsigned).unwrap();
+    assert!(parsed
+        .verify(&unsigned, &vector_secret(), VECTOR_TIME)
+        .is_ok());
+    assert_eq!(
+        parsed.verify_with_body(&unsigned, &vector_secret(), VECTOR_TIME),
+        Err(SigV4Error::SignatureDoesNotMatch)
+    );
+    let digest = presigned_with_token(EMPTY_SHA256);
+    let parsed = parse(&digest).unwrap();
+    assert!(parsed
+        .verify_with_body(&digest, &vector_secret(), VECTOR_TIME)
+        .is_ok());
+}
+
+#[test]
+fn body_bound_verification_compares_the_declared_digest_with_the_body() {
+    let request = vector_request();
+    let parsed = parse(&request).unwrap();
+    assert!(parsed
+        .verify_with_body(&request, &vector_secret(), VECTOR_TIME)
+        .is_ok());
+    let mut other_body = request.clone();
+    other_body.payload_sha256 = hex::encode(sha2::Sha256::digest(b"Action=Other"));
+    assert_eq!(
+        parsed.verify_with_body(&other_body, &vector_secret(), VECTOR_TIME),
+        Err(SigV4Error::SignatureDoesNotMatch)
+    );
+}
+
+#[test]
 fn a_presigned_url_with_a_swapped_token_does_not_match() {
     let mut request = presigned_with_token(canonical::UNSIGNED_PAYLOAD);
     for (k, v) in &mut request.query {

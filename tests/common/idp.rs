@@ -88,6 +88,8 @@ struct State {
     /// Published in addition to the generated keys (raw JWK JSON).
     extra_jwks: Vec<Value>,
     discovery_issuer: Option<String>,
+    /// The `jwks_uri` of the discovery document, when not this issuer's own `/jwks`.
+    discovery_jwks_uri: Option<String>,
     required_bearer: Option<String>,
     authorizations: Vec<Option<String>>,
 }
@@ -109,6 +111,8 @@ pub struct TestIdp {
     server: JoinHandle<()>,
     /// HTTPS mode: the CA that signed the server certificate, kept on disk while the IdP runs.
     ca: Option<(TestCa, tempfile::TempDir)>,
+    /// HTTPS mode: the server certificate (DER).
+    leaf: Option<Vec<u8>>,
 }
 
 impl Drop for TestIdp {
@@ -151,6 +155,7 @@ impl TestIdp {
                     .collect(),
                 extra_jwks: Vec::new(),
                 discovery_issuer: None,
+                discovery_jwks_uri: None,
                 required_bearer: None,
                 authorizations: Vec::new(),
             }),
@@ -160,8 +165,14 @@ impl TestIdp {
             delay_ms: AtomicU64::new(0),
             paused: tokio::sync::watch::channel(false).0,
         });
+        let mut leaf = None;
         let acceptor = ca.as_ref().map(|ca| {
             let (cert, key) = ca.issue_for_loopback();
+            leaf = Some(
+                openssl::x509::X509::from_pem(&cert)
+                    .and_then(|c| c.to_der())
+                    .expect("leaf DER"),
+            );
             tls_acceptor(&cert, &key)
         });
         let server = tokio::spawn(serve(listener, acceptor, issuer.clone(), shared.clone()));
@@ -175,7 +186,21 @@ impl TestIdp {
             shared,
             server,
             ca,
+            leaf,
         }
+    }
+
+    /// HTTPS mode: the hex fingerprint of the server certificate with `digest` (SHA-1 or
+    /// SHA-256), as a provider's `thumbprints` names it.
+    pub fn leaf_fingerprint(&self, digest: openssl::hash::MessageDigest) -> String {
+        let der = self.leaf.as_ref().expect("an HTTPS TestIdp");
+        hex::encode(openssl::hash::hash(digest, der).expect("digest"))
+    }
+
+    /// HTTPS mode: the hex fingerprint of the CA certificate the server sends after its own.
+    pub fn ca_fingerprint(&self, digest: openssl::hash::MessageDigest) -> String {
+        let (ca, _) = self.ca.as_ref().expect("an HTTPS TestIdp");
+        hex::encode(ca.cert.digest(digest).expect("digest"))
     }
 
     /// HTTPS mode: the PEM file of the CA that signed the server certificate.
@@ -305,6 +330,11 @@ impl TestIdp {
     /// Makes the discovery document name another issuer.
     pub fn set_discovery_issuer(&self, issuer: Option<&str>) {
         self.shared.state.lock().expect("state").discovery_issuer = issuer.map(str::to_owned);
+    }
+
+    /// Makes the discovery document name another JWKS URL.
+    pub fn set_discovery_jwks_uri(&self, uri: Option<&str>) {
+        self.shared.state.lock().expect("state").discovery_jwks_uri = uri.map(str::to_owned);
     }
 
     /// Requires `Authorization: Bearer <token>` on every request (401 otherwise).
@@ -486,7 +516,7 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
                     "200 OK",
                     json!({
                         "issuer": state.discovery_issuer.clone().unwrap_or_else(|| issuer.to_owned()),
-                        "jwks_uri": format!("{issuer}/jwks"),
+                        "jwks_uri": state.discovery_jwks_uri.clone().unwrap_or_else(|| format!("{issuer}/jwks")),
                         "response_types_supported": ["id_token"],
                         "subject_types_supported": ["public"],
                         "id_token_signing_alg_values_supported": ["RS256", "PS256", "ES256", "EdDSA"],

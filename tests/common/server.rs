@@ -1,10 +1,10 @@
-//! Starts stsd on an ephemeral loopback port for tests.
+//! Starts stsd on ephemeral loopback ports for tests: the main listener and the admin listener.
 
 use std::net::SocketAddr;
 use std::sync::mpsc;
 
 use actix_web::{web, App, HttpServer};
-use stsd::app::{configure, AppState, HttpSettings};
+use stsd::app::{configure, configure_admin, AppState, HttpSettings};
 use stsd::service::StsService;
 use stsd::telemetry::Metrics;
 
@@ -13,6 +13,8 @@ use stsd::telemetry::Metrics;
 pub struct TestServer {
     pub addr: SocketAddr,
     pub base_url: String,
+    /// The admin listener: `/metrics` and the operator endpoints.
+    pub admin_addr: SocketAddr,
     system: actix_web::rt::System,
 }
 
@@ -31,6 +33,12 @@ impl TestServer {
     }
 
     pub fn start_with(service: StsService, settings: HttpSettings) -> Self {
+        Self::start_on(service, settings, "127.0.0.1:0")
+    }
+
+    /// [`Self::start_with`], the main listener bound to `bind` (e.g. `[::]:0`).
+    pub fn start_on(service: StsService, settings: HttpSettings, bind: &str) -> Self {
+        let bind = bind.to_owned();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let system = actix_web::rt::System::new();
@@ -38,32 +46,55 @@ impl TestServer {
                 let metrics = Metrics::new().map_err(std::io::Error::other)?;
                 let state = web::Data::new(AppState::new(service, settings, metrics));
                 state.set_ready(true);
+                let admin_state = state.clone();
                 let server = HttpServer::new(move || {
                     let state = state.clone();
                     App::new().configure(move |cfg| configure(cfg, state))
                 })
                 .workers(1)
                 .disable_signals()
+                .bind(bind.as_str())?;
+                let admin = HttpServer::new(move || {
+                    let state = admin_state.clone();
+                    App::new().configure(move |cfg| configure_admin(cfg, state))
+                })
+                .workers(1)
+                .disable_signals()
                 .bind(("127.0.0.1", 0))?;
                 let addr = server.addrs()[0];
+                let admin_addr = admin.addrs()[0];
                 let running = server.run();
-                let _ = tx.send((addr, actix_web::rt::System::current()));
-                running.await
+                let admin_running = admin.run();
+                let _ = tx.send((addr, admin_addr, actix_web::rt::System::current()));
+                let (main, admin) = tokio::join!(running, admin_running);
+                main.and(admin)
             });
             if let Err(e) = result {
                 eprintln!("test server failed: {e}");
             }
         });
-        let (addr, system) = rx.recv().expect("test server did not start");
+        let (addr, admin_addr, system) = rx.recv().expect("test server did not start");
+        let base_url = if addr.is_ipv6() {
+            format!("http://127.0.0.1:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        };
         Self {
             addr,
-            base_url: format!("http://{addr}"),
+            base_url,
+            admin_addr,
             system,
         }
     }
 
+    /// A URL on the main listener (the STS API).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// A URL on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
     }
 }
 

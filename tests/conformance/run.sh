@@ -296,7 +296,7 @@ start_stsd() {
   STS_PORT=$(free_port)
   STS_ENDPOINT="http://127.0.0.1:$STS_PORT"
   log "stsd $STSD_BIN at $STS_ENDPOINT"
-  "$STSD_BIN" serve --config "$STATE/iam.json" --listen "127.0.0.1:$STS_PORT" >"$STATE/stsd.log" 2>&1 &
+  "$STSD_BIN" serve --config "$STATE/iam.json" --listen "127.0.0.1:$STS_PORT" --admin-listen off >"$STATE/stsd.log" 2>&1 &
   STSD_PID=$!
   local deadline=$((SECONDS + WAIT_SECS))
   until [[ "$(http_status "$STS_ENDPOINT/healthz")" == 200 ]]; do

@@ -264,7 +264,8 @@ def start_stsd(stsd_bin, config_path, workdir, name):
     port = free_port()
     env = dict(os.environ, RUST_LOG="info")
     p = Process(name, [stsd_bin, "serve", "--config", config_path,
-                       "--listen", f"127.0.0.1:{port}"], os.path.join(workdir, f"{name}.log"), env)
+                       "--listen", f"127.0.0.1:{port}", "--admin-listen", "off"],
+                os.path.join(workdir, f"{name}.log"), env)
     p.url = f"http://127.0.0.1:{port}"
 
     def ready():

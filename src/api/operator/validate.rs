@@ -11,7 +11,7 @@ use crate::api::sts::form::displayable_name;
 use crate::api::{self, ApiError, Format};
 use crate::app::AppState;
 use crate::service::operator::DryRun;
-use crate::service::{AssumeRoleRequest, RawAssumeRoleParams};
+use crate::service::{AssumeRoleRequest, RawAssumeRoleParams, ServiceError};
 
 const SESSION_TOKEN: &str = "sessionToken";
 const WEB_IDENTITY_TOKEN: &str = "webIdentityToken";
@@ -43,12 +43,36 @@ struct DryRunResponse<'a> {
     run: &'a DryRun,
 }
 
+/// Which requests a listener answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    /// The admin listener: session-token verdicts and the dry run.
+    Operator,
+    /// The main listener: session-token verdicts only, which gateways need and which tell a
+    /// holder of the token nothing its claims do not already say. The dry run shows the trust
+    /// policy's conditions and tells existing roles from missing ones.
+    Gateway,
+}
+
+/// The admin listener's `/sts/validate-token`.
 pub async fn validate_token(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    match handle(&req, payload, &state).await {
+    match handle(&req, payload, &state, Audience::Operator).await {
+        Ok(response) => response,
+        Err(err) => api::error_response(&req, &err, Format::Json),
+    }
+}
+
+/// The main listener's `/sts/validate-token`: a dry run is refused with `AccessDenied`.
+pub async fn validate_session_token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match handle(&req, payload, &state, Audience::Gateway).await {
         Ok(response) => response,
         Err(err) => api::error_response(&req, &err, Format::Json),
     }
@@ -58,6 +82,7 @@ async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
+    audience: Audience,
 ) -> Result<HttpResponse, ApiError> {
     let body = api::read_body(
         req,
@@ -72,9 +97,16 @@ async fn handle(
             let verdict = state.service().inspect_session_token(&token, now);
             Ok(api::json_response(req, &verdict))
         }
+        ValidateRequest::WebIdentity(_) if audience == Audience::Gateway => {
+            Err(ApiError::Service(ServiceError::AccessDenied {
+                message: "The dry run of AssumeRoleWithWebIdentity ('webIdentityToken') is served \
+                          only on the admin listener"
+                    .into(),
+            }))
+        }
         ValidateRequest::WebIdentity(raw) => {
             let mut request = AssumeRoleRequest::validate(raw)?;
-            request.source_ip = req.peer_addr().map(|a| a.ip());
+            request.source_ip = api::source_ip(req);
             let run = state.service().explain(&request, now).await;
             Ok(api::json_response(
                 req,

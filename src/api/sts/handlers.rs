@@ -48,7 +48,7 @@ async fn handle_query(
     match action {
         Action::AssumeRoleWithWebIdentity(raw) => {
             let mut request = AssumeRoleRequest::validate(raw)?;
-            request.source_ip = req.peer_addr().map(|a| a.ip());
+            request.source_ip = api::source_ip(req);
             let output = state
                 .service()
                 .assume_role_with_web_identity(request, OffsetDateTime::now_utc())
@@ -127,7 +127,7 @@ async fn handle_json(
     .await?;
     let raw = json::parse_request(&body)?;
     let mut request = AssumeRoleRequest::validate(raw)?;
-    request.source_ip = req.peer_addr().map(|a| a.ip());
+    request.source_ip = api::source_ip(req);
     let output = state
         .service()
         .assume_role_with_web_identity(request, OffsetDateTime::now_utc())
