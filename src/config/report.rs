@@ -71,6 +71,9 @@ fn summary(out: &mut String, source: &str, loaded: &Loaded) {
             s.issuer,
             s.client_ids.join(", "),
         );
+        if let Some(claim) = &s.policy_claim {
+            let _ = write!(out, ", policyClaim {claim}");
+        }
         if let Some(jwks) = &s.jwks_uri {
             let _ = write!(out, ", jwksUri {jwks}");
         }

@@ -67,7 +67,7 @@ pub struct ProviderConfig {
     pub scopes: Vec<String>,
     pub claims_mapping: Option<ClaimsMappingEntry>,
     pub role_mapping: Option<RoleMappingEntry>,
-    pub policy_claim: Option<String>,
+    pub policy_claim: Option<PolicyClaimEntry>,
     pub allowed_principal_tag_keys: Vec<String>,
     pub tls_ca_cert: Option<String>,
     pub tls_insecure_skip_verify: Option<bool>,
@@ -77,6 +77,14 @@ pub struct ProviderConfig {
     #[serde(rename = "jwksCacheTTL")]
     pub jwks_cache_ttl: Option<RawDuration>,
     pub http_timeout: Option<RawDuration>,
+}
+
+/// `policyClaim`: a claim name, or `true` for WEKA's default claim `roles` (`false` = off).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PolicyClaimEntry {
+    Enabled(bool),
+    Claim(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,6 +145,8 @@ fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::
 enum Shape {
     Str,
     Bool,
+    /// A string or `true`/`false`.
+    StrOrBool,
     StrList,
     /// A Go duration string or an integer number of seconds.
     Duration,
@@ -200,7 +210,7 @@ const PROVIDER_CONFIG: &[Field] = &[
     f("scopes", Shape::StrList),
     f("claimsMapping", Shape::Object(CLAIMS_MAPPING)),
     f("roleMapping", Shape::Object(ROLE_MAPPING)),
-    f("policyClaim", Shape::Str),
+    f("policyClaim", Shape::StrOrBool),
     f("allowedPrincipalTagKeys", Shape::StrList),
     f("tlsCaCert", Shape::Str),
     f("tlsInsecureSkipVerify", Shape::Bool),
@@ -318,6 +328,11 @@ fn check(value: &Value, shape: Shape, path: &str, report: &mut ShapeReport) {
         Shape::Bool => {
             if !value.is_boolean() {
                 mismatch(report, path, "true or false", value);
+            }
+        }
+        Shape::StrOrBool => {
+            if !(value.is_string() || value.is_boolean()) {
+                mismatch(report, path, "a claim name or true", value);
             }
         }
         Shape::StrList => match value {

@@ -5,14 +5,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::policy::{Decision, StatementTrace};
+use crate::policy::StatementTrace;
 use crate::providers::StepReport;
 use crate::session::{self, SessionClaims};
 
-use super::{
-    error::ServiceError, evaluate_trust, find_role, is_claim_mode, trust_verdict,
-    AssumeRoleRequest, StsService,
-};
+use super::grant::{self, Trail};
+use super::{error::ServiceError, AssumeRoleRequest, StsService};
 
 /// The verdict on a session token. `reason` is one of the stable strings of
 /// `SessionTokenError::reason` when `valid` is false.
@@ -65,6 +63,9 @@ pub struct DryRun {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'static str>,
     pub steps: Vec<DryRunStep>,
+    /// What the real call logs as a warning (policy-claim values naming no policy).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl StsService {
@@ -109,98 +110,69 @@ impl StsService {
         }
     }
 
-    /// Runs every check of AssumeRoleWithWebIdentity in order and reports each one, stopping
-    /// at the first failure, without minting anything.
+    /// Runs every check of AssumeRoleWithWebIdentity in order, through the same role resolution
+    /// as the real call, and reports each one, stopping at the first failure, without minting.
     pub async fn explain(&self, request: &AssumeRoleRequest, now: OffsetDateTime) -> DryRun {
         let rt = self.runtime();
+        let mut trail = Trail::on();
+        if let Err(e) = grant::precheck(&rt.config, request, &mut trail) {
+            return DryRun::failed(trail, &e);
+        }
         let (verified, token_steps) = rt
             .registry
             .verify_explained(&request.web_identity_token, now.unix_timestamp())
             .await;
-        let mut steps: Vec<DryRunStep> = token_steps.into_iter().map(DryRunStep::from).collect();
+        for step in token_steps {
+            trail.push(DryRunStep::from(step));
+        }
         let identity = match verified {
             Ok(identity) => identity,
-            Err(e) => return DryRun::failed(steps, &ServiceError::from(e)),
+            Err(e) => return DryRun::failed(trail, &ServiceError::from(e)),
         };
-        let Some(arn) = request
-            .role_arn
-            .as_deref()
-            .filter(|a| !is_claim_mode(Some(a)))
-        else {
-            steps.push(DryRunStep::plain(
-                "role",
-                false,
-                "no RoleArn given: claim-based policy mode is not explained by the dry run".into(),
-            ));
-            return DryRun::failed(steps, &super::missing_role_arn());
-        };
-        let role = match find_role(&rt.config, arn) {
-            Ok(role) => role,
-            Err(e) => {
-                steps.push(DryRunStep::plain(
-                    "role",
-                    false,
-                    format!("no role matches {arn}"),
-                ));
-                return DryRun::failed(steps, &e);
-            }
-        };
-        steps.push(DryRunStep::plain(
-            "role",
-            true,
-            format!("role {}", role.role_name),
-        ));
         let Some(spec) = rt.config.provider_by_name(&identity.provider) else {
             return DryRun::failed(
-                steps,
+                trail,
                 &ServiceError::Internal {
                     detail: String::new(),
                 },
             );
         };
-        let evaluation = evaluate_trust(
+        match grant::resolve(
             &rt.config,
             spec,
             &identity,
             request,
-            role,
             now.unix_timestamp(),
-        );
-        let detail = match evaluation.decision {
-            Decision::Allow { statement } => format!("allowed by statement {statement}"),
-            Decision::ExplicitDeny { statement } => format!("denied by statement {statement}"),
-            Decision::ImplicitDeny => "no statement allows this token".to_string(),
-        };
-        let verdict = trust_verdict(&evaluation, role);
-        steps.push(DryRunStep {
-            step: "trust-policy",
-            ok: verdict.is_ok(),
-            detail,
-            statements: evaluation.statements,
-        });
-        match verdict {
-            Ok(()) => DryRun {
-                allowed: true,
-                code: None,
-                steps,
-            },
-            Err(e) => DryRun::failed(steps, &e),
+            &mut trail,
+        ) {
+            Ok(_) => {
+                let (steps, warnings) = trail.into_parts();
+                DryRun {
+                    allowed: true,
+                    code: None,
+                    steps,
+                    warnings,
+                }
+            }
+            Err(e) => DryRun::failed(trail, &e),
         }
     }
 }
 
 impl DryRun {
-    fn failed(steps: Vec<DryRunStep>, error: &ServiceError) -> Self {
+    fn failed(trail: Trail, error: &ServiceError) -> Self {
+        let (steps, warnings) = trail.into_parts();
         Self {
             allowed: false,
             code: Some(error.aws_code()),
             steps,
+            warnings,
         }
     }
 }
 
 impl DryRunStep {
-    fn plain(step: &'static str, ok: bool, detail: String) -> Self {
+    pub(super) fn plain(step: &'static str, ok: bool, detail: String) -> Self {
         Self {
             step,
             ok,
