@@ -275,6 +275,9 @@ fn load_config(source: ConfigSource<'_>, allow_mock: bool) -> Result<IamConfig, 
     for warning in &loaded.warnings {
         tracing::warn!(%warning, "configuration warning");
     }
+    if !loaded.seaweedfs_keys.is_empty() {
+        tracing::info!(keys = %loaded.seaweedfs_keys.join(", "), "SeaweedFS settings stsd does not use");
+    }
     let mocks = loaded.config.enabled_mock_providers();
     if !mocks.is_empty() && !allow_mock {
         return Err(mocks

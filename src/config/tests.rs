@@ -549,10 +549,37 @@ fn unknown_keys_warn_and_seaweedfs_keys_are_accepted() {
     assert_eq!(
         w,
         vec![
-            "sts.tokenTTL: unknown key; ignored",
             "providers[0].config.jwksCacheTTLSeconds: ignored (SeaweedFS never read it either); use \"jwksCacheTTL\": \"1h\"",
+            "sts.tokenTTL: unknown key; ignored",
             "roles[0].Tags: unknown key; ignored",
             "policy.defaultEffect: ignored: stsd always denies when no trust-policy statement allows",
+        ]
+    );
+    // SeaweedFS's own keys are listed as such, not as typos.
+    assert_eq!(
+        loaded.seaweedfs_keys,
+        [
+            "providers[0].config.redirectUri",
+            "providers[0].config.bindPassword",
+            "roleStore",
+            "oidcProviderStore"
+        ]
+    );
+}
+
+#[test]
+fn misspelt_keys_get_a_suggestion() {
+    let mut v = base();
+    v["sts"]["tokenDuraton"] = json!("1h");
+    v["sts"]["rateLimit"] = json!({"global": {"rps": 1}});
+    v["providers"][0]["config"]["policyclaim"] = json!("roles");
+    let w = warnings(&load(&v).unwrap());
+    assert_eq!(
+        w,
+        vec![
+            "sts.tokenDuraton: unknown key; ignored (did you mean \"tokenDuration\"?)",
+            "sts.rateLimit: unknown key; ignored",
+            "providers[0].config.policyclaim: unknown key; ignored (did you mean \"policyClaim\"?)",
         ]
     );
 }

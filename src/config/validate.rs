@@ -138,6 +138,7 @@ pub fn validate(
                 roles,
             },
             warnings: c.warnings,
+            seaweedfs_keys: Vec::new(),
         }),
         _ => Err(ConfigErrors {
             problems: c.problems,
