@@ -535,7 +535,10 @@ mod tests {
         assert!(hint(&["-port=8333"])
             .unwrap()
             .contains("--listen 0.0.0.0:8333"));
-        assert_eq!(hint(&["serve", "--config", "iam.json", "--listen", ":1"]), None);
+        assert_eq!(
+            hint(&["serve", "--config", "iam.json", "--listen", ":1"]),
+            None
+        );
         assert_eq!(hint(&["--", "-port"]), None);
     }
 

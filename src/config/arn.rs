@@ -116,7 +116,10 @@ mod tests {
             (Aws, "123456789012", "X")
         );
         assert_eq!(parts("arn:aws:iam:::role/X"), (Aws, "", "X"));
-        assert_eq!(parts("arn:aws:iam::123:role/path/X"), (Aws, "123", "path/X"));
+        assert_eq!(
+            parts("arn:aws:iam::123:role/path/X"),
+            (Aws, "123", "path/X")
+        );
         assert_eq!(
             parts("arn:seaweed:iam::role/S3AdminRole"),
             (Seaweed, "", "S3AdminRole")
@@ -154,9 +157,11 @@ mod tests {
         assert!(parse_role_arn("arn:seaweed:iam:::role/sts-claim-based")
             .unwrap()
             .is_claim_based());
-        assert!(!parse_role_arn("arn:aws:iam::123456789012:role/sts-claim-based")
-            .unwrap()
-            .is_claim_based());
+        assert!(
+            !parse_role_arn("arn:aws:iam::123456789012:role/sts-claim-based")
+                .unwrap()
+                .is_claim_based()
+        );
     }
 
     #[test]

@@ -422,7 +422,9 @@ fn edit_distance(a: &[u8], b: &[u8]) -> usize {
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
             let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
             diagonal = above;
         }
     }
@@ -460,9 +462,9 @@ fn path_text(path: &serde_ignored::Path<'_>) -> String {
         Path::Root => String::new(),
         Path::Seq { parent, index } => format!("{}[{index}]", path_text(parent)),
         Path::Map { parent, key } => join(&path_text(parent), key),
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            path_text(parent)
-        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => path_text(parent),
     }
 }
 
@@ -495,7 +497,10 @@ mod tests {
                 "sts.tokenDurationSeconds: unknown key; ignored",
             ]
         );
-        assert_eq!(r.seaweedfs_keys, ["providers[0].config.bindDN", "roleStore"]);
+        assert_eq!(
+            r.seaweedfs_keys,
+            ["providers[0].config.bindDN", "roleStore"]
+        );
     }
 
     #[test]

@@ -248,7 +248,9 @@ fn claim_value<'a>(
     let values = context::policy_names(identity.claims.get(claim));
     if !values.iter().any(|v| v == name) {
         trail.record("role", false, || {
-            format!("no role matches {arn}, and {name:?} is not a value of the token's '{claim}' claim")
+            format!(
+                "no role matches {arn}, and {name:?} is not a value of the token's '{claim}' claim"
+            )
         });
         return Err(ServiceError::AccessDenied {
             message: format!(
@@ -326,9 +328,7 @@ fn claim_based<'a>(
     if !ignored.is_empty() {
         tracing::warn!(provider = %spec.name, claim, values = ?ignored,
             "values of the policy claim name no configured policy; ignored");
-        trail.warn(|| {
-            format!("'{claim}' values {ignored:?} name no configured policy; ignored")
-        });
+        trail.warn(|| format!("'{claim}' values {ignored:?} name no configured policy; ignored"));
     }
     if granted.is_empty() {
         trail.record("policy-claim", false, || {

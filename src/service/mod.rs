@@ -23,8 +23,8 @@ use crate::session::{self, SessionClaims, SessionKeys};
 
 use sessions::SessionCounter;
 
-pub use error::ServiceError;
 pub use crate::config::arn::CLAIM_BASED_ROLE_ARN as CLAIM_MODE_ROLE_ARN;
+pub use error::ServiceError;
 pub use params::{AssumeRoleRequest, RawAssumeRoleParams, RoleTarget};
 
 use grant::{Grant, Trail};

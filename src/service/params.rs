@@ -441,7 +441,10 @@ mod tests {
         ] {
             let mut r = raw();
             r.role_arn = Some(sentinel.into());
-            assert!(AssumeRoleRequest::validate(r).unwrap().role.is_claim_based());
+            assert!(AssumeRoleRequest::validate(r)
+                .unwrap()
+                .role
+                .is_claim_based());
         }
         for bad in [
             "arn:aws:iam::123456789012:user/alice",

@@ -364,7 +364,10 @@ async fn weka_role_arn_names_one_claim_value_and_its_policy() {
         out.assumed_role_user.arn,
         "arn:aws:sts::assumed-role/developers/alice-session"
     );
-    assert_eq!(out.assumed_role_user.assumed_role_id, "developers:alice-session");
+    assert_eq!(
+        out.assumed_role_user.assumed_role_id,
+        "developers:alice-session"
+    );
     let claims = session_claims(&svc, &out);
     assert_eq!(claims.pol, Some(vec!["developers".to_string()]));
     assert_eq!(claims.role, "arn:aws:iam::role/developers");
@@ -378,7 +381,10 @@ async fn weka_role_arn_names_one_claim_value_and_its_policy() {
     // A policy the token's claim does not carry is never granted.
     let svc = service_with(|f| {
         f["providers"][0]["config"]["policyClaim"] = json!("groups");
-        f["policies"].as_array_mut().unwrap().push(read_policy("admins"));
+        f["policies"]
+            .as_array_mut()
+            .unwrap()
+            .push(read_policy("admins"));
     });
     match assume(&svc, request(Some("arn:aws:iam::role/admins")))
         .await
@@ -401,7 +407,10 @@ async fn weka_role_arn_names_one_claim_value_and_its_policy() {
 async fn policy_claim_true_reads_the_roles_claim() {
     let svc = weka_service(json!(true));
     assert_eq!(
-        svc.runtime().config.providers[0].settings.policy_claim.as_deref(),
+        svc.runtime().config.providers[0]
+            .settings
+            .policy_claim
+            .as_deref(),
         Some("roles")
     );
     // The mock token has no `roles` claim.
@@ -461,7 +470,11 @@ async fn dry_run_and_real_call_decide_alike() {
                 req.web_identity_token = token.into();
                 let real = assume(svc, req.clone()).await.err().map(|e| e.aws_code());
                 let dry = svc.explain(&req, NOW).await;
-                assert_eq!(dry.code, real, "service {i}, {arn:?}, {token}: {:?}", dry.steps);
+                assert_eq!(
+                    dry.code, real,
+                    "service {i}, {arn:?}, {token}: {:?}",
+                    dry.steps
+                );
                 assert_eq!(dry.allowed, real.is_none());
             }
         }
@@ -753,7 +766,10 @@ async fn caller_identity_account_and_arns_agree_and_keep_the_partition() {
         .get_caller_identity(&req, NOW + time::Duration::minutes(5))
         .unwrap();
     assert_eq!(who.arn, out.assumed_role_user.arn);
-    assert_eq!(who.arn, "arn:seaweed:sts::assumed-role/Reader/alice-session");
+    assert_eq!(
+        who.arn,
+        "arn:seaweed:sts::assumed-role/Reader/alice-session"
+    );
     // No `sts.accountId`: the ARN has no account, and neither has the answer.
     assert_eq!(who.account, "");
 }
