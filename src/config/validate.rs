@@ -609,7 +609,16 @@ fn provider(c: &mut Collector, path: &str, entry: &ProviderEntry) -> Option<Prov
         .unwrap_or_default();
     let policy_claim = match &cfg.policy_claim {
         None | Some(PolicyClaimEntry::Enabled(false)) => None,
-        Some(PolicyClaimEntry::Enabled(true)) => Some(DEFAULT_POLICY_CLAIM.to_owned()),
+        Some(PolicyClaimEntry::Enabled(true)) => {
+            c.warn(
+                join(&cfg_path, "policyClaim"),
+                format!(
+                    "true reads the claim \"{DEFAULT_POLICY_CLAIM}\"; SeaweedFS reads policyClaim \
+                     as a claim name only, so write \"{DEFAULT_POLICY_CLAIM}\" in a file its gateways share"
+                ),
+            );
+            Some(DEFAULT_POLICY_CLAIM.to_owned())
+        }
         Some(PolicyClaimEntry::Claim(name)) if name.trim().is_empty() => {
             c.err(
                 join(&cfg_path, "policyClaim"),
