@@ -183,7 +183,7 @@ fn session(c: &mut Criterion) {
     group.bench_function("new_session_id", |b| b.iter(new_session_id));
     for (name, mode) in [
         ("derive_seaweedfs", SecretDerivation::SeaweedFs),
-        ("derive_hmac", SecretDerivation::Hmac),
+        ("derive_seaweedfs_legacy", SecretDerivation::SeaweedFsLegacy),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| derive_credentials(black_box(&sid), mode, &key))

@@ -13,7 +13,6 @@ use crate::app::tls::TlsFiles;
 use crate::app::{self, HttpSettings};
 use crate::config::{self, IamConfig};
 use crate::service::StsService;
-use crate::session::SecretDerivation;
 use crate::telemetry::{init_logging, LogFormat};
 
 /// Git revision baked in at build time (`STSD_GIT_REVISION=$(git rev-parse HEAD) cargo build`).
@@ -290,13 +289,11 @@ fn load_config(source: ConfigSource<'_>, allow_mock: bool) -> Result<IamConfig, 
             })
             .collect());
     }
-    if loaded.config.sts.secret_derivation == SecretDerivation::SeaweedFs {
-        tracing::warn!(
-            "secretDerivation is \"seaweedfs\": a session's secret access key can be computed by \
-             anyone who sees its session token (presigned URLs carry it); use \"hmac\" when no \
-             SeaweedFS gateway needs to derive it"
-        );
-    }
+    tracing::info!(
+        secret_derivation = loaded.config.sts.secret_derivation.name(),
+        "session credentials are derived for {}",
+        loaded.config.sts.secret_derivation.gateways()
+    );
     Ok(loaded.config)
 }
 

@@ -688,13 +688,16 @@ fn gateway_accepts(token: &str, now: i64) -> Value {
     claims
 }
 
-/// The credentials a gateway recomputes from `sid` (seaweedfs-sts.md §2).
+/// The credentials a SeaweedFS 4.48 gateway recomputes from `sid` (seaweedfs-4.48.md): the
+/// access key id unkeyed, the secret keyed by the decoded signing key.
 fn gateway_credentials(sid: &str) -> (String, String) {
     let access = Sha256::digest(format!("access-key:{sid}").as_bytes());
-    let secret = Sha256::digest(format!("secret-key:{sid}").as_bytes());
+    let key = STANDARD.decode(SIGNING_KEY).unwrap();
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+    mac.update(format!("secret-key:{sid}").as_bytes());
     (
         format!("ASIA{}", &hex::encode(access)[..16]),
-        STANDARD.encode(secret),
+        STANDARD.encode(mac.finalize().into_bytes()),
     )
 }
 

@@ -7,7 +7,6 @@ use std::fmt::Write;
 
 use super::duration::format as fmt_duration;
 use super::{ConfigErrors, Loaded, Problem};
-use crate::session::SecretDerivation;
 
 const REDACTED: &str = "***";
 
@@ -43,10 +42,11 @@ fn summary(out: &mut String, source: &str, loaded: &Loaded) {
         fmt_duration(sts.token_duration),
         fmt_duration(sts.max_session_length),
         fmt_duration(sts.clock_skew),
-        match sts.secret_derivation {
-            SecretDerivation::SeaweedFs => "seaweedfs",
-            SecretDerivation::Hmac => "hmac",
-        },
+        format_args!(
+            "{} ({})",
+            sts.secret_derivation.name(),
+            sts.secret_derivation.gateways()
+        ),
         sts.account_id
             .as_deref()
             .map(|a| format!(", accountId {a}"))

@@ -443,20 +443,58 @@ fn sts_scalar_rules() {
         p,
         vec![
             "sts.issuer: must not be empty",
-            "sts.secretDerivation: unknown mode \"sha1\"; use \"seaweedfs\" or \"hmac\"",
+            "sts.secretDerivation: unknown mode \"sha1\"; use \"seaweedfs\" (SeaweedFS 4.48 and \
+             later: the secret is keyed by the signing key) or \"seaweedfs-legacy\" (SeaweedFS \
+             4.47 and earlier)",
             "sts.accountId: must be 12 digits",
             "sts.previousSigningKeys[1]: decodes to 5 bytes; at least 32 are required",
         ]
     );
     let mut v = base();
     v["sts"]["accountId"] = json!("123456789012");
-    v["sts"]["secretDerivation"] = json!("hmac");
+    v["sts"]["secretDerivation"] = json!("seaweedfs-legacy");
     v["sts"]["previousSigningKeys"] = json!([key_b()]);
-    let c = load(&v).unwrap().config;
-    assert_eq!(c.sts.secret_derivation, SecretDerivation::Hmac);
+    let loaded = load(&v).unwrap();
+    let c = loaded.config;
+    assert_eq!(c.sts.secret_derivation, SecretDerivation::SeaweedFsLegacy);
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w
+                .starts_with("sts.secretDerivation: \"seaweedfs-legacy\" serves SeaweedFS 4.47")),
+        "{warnings:?}"
+    );
     assert_eq!(
         c.sts.previous_signing_keys,
         vec![SigningKey::from_base64(&key_b()).unwrap()]
+    );
+}
+
+#[test]
+fn the_removed_hmac_mode_names_the_modes_that_replace_it() {
+    let mut v = base();
+    v["sts"]["secretDerivation"] = json!("hmac");
+    let p = problem(&v);
+    assert!(
+        p.starts_with("sts.secretDerivation: \"hmac\" is no longer offered")
+            && p.contains("\"seaweedfs\" now keys the secret")
+            && p.contains("\"seaweedfs-legacy\" (SeaweedFS 4.47 and earlier)"),
+        "{p}"
+    );
+    let mut v = base();
+    v["sts"]["secretDerivation"] = json!("seaweedfs");
+    let loaded = load(&v).unwrap();
+    assert_eq!(
+        loaded.config.sts.secret_derivation,
+        SecretDerivation::SeaweedFs
+    );
+    assert!(
+        !loaded
+            .warnings
+            .iter()
+            .any(|w| w.to_string().starts_with("sts.secretDerivation")),
+        "the default mode is not a warning"
     );
 }
 
@@ -870,6 +908,26 @@ fn error_report_lists_every_problem_without_secrets() {
     assert!(
         !text.contains(short) && !text.contains("bm90IGEga2V5IGF0IGFsbA"),
         "{text}"
+    );
+}
+
+#[test]
+fn the_report_names_the_gateway_releases_of_the_derivation_mode() {
+    let text = report("iam.json", &load(&base()));
+    assert!(
+        text.contains("secretDerivation seaweedfs (SeaweedFS 4.48 and later)"),
+        "{text}"
+    );
+    let mut v = base();
+    v["sts"]["secretDerivation"] = json!("seaweedfs-legacy");
+    let text = report("iam.json", &load(&v));
+    assert!(
+        text.contains("secretDerivation seaweedfs-legacy (SeaweedFS 4.47 and earlier)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sts.secretDerivation: \"seaweedfs-legacy\" serves SeaweedFS 4.47"),
+        "the warning is part of check-config's report: {text}"
     );
 }
 

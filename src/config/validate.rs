@@ -188,17 +188,7 @@ fn sts_settings(
         Some(d) => d,
         None => DEFAULT_CLOCK_SKEW,
     };
-    let secret_derivation = match s.secret_derivation.as_deref() {
-        None | Some("seaweedfs") => SecretDerivation::SeaweedFs,
-        Some("hmac") => SecretDerivation::Hmac,
-        Some(other) => {
-            c.err(
-                "sts.secretDerivation",
-                format!("unknown mode {other:?}; use \"seaweedfs\" or \"hmac\""),
-            );
-            SecretDerivation::SeaweedFs
-        }
-    };
+    let secret_derivation = secret_derivation(c, s.secret_derivation.as_deref());
     let account_id = s.account_id.clone();
     if let Some(a) = &account_id {
         if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
@@ -230,6 +220,40 @@ fn sts_settings(
         clock_skew,
         secret_derivation,
     })
+}
+
+/// `sts.secretDerivation`: the mode names the SeaweedFS gateways that accept its credentials, and
+/// the choice is reported as a warning where it leaves the secret computable from the token.
+fn secret_derivation(c: &mut Collector, value: Option<&str>) -> SecretDerivation {
+    const PATH: &str = "sts.secretDerivation";
+    const MODES: &str = "use \"seaweedfs\" (SeaweedFS 4.48 and later: the secret is keyed by \
+                         the signing key) or \"seaweedfs-legacy\" (SeaweedFS 4.47 and earlier)";
+    match value {
+        None | Some("seaweedfs") => SecretDerivation::SeaweedFs,
+        Some("seaweedfs-legacy") => {
+            c.warn(
+                PATH,
+                "\"seaweedfs-legacy\" serves SeaweedFS 4.47 and earlier, whose secret access key \
+                 anyone who sees a session token (presigned URLs carry it) can compute; after \
+                 upgrading the gateways to 4.48, remove this key or set it to \"seaweedfs\"",
+            );
+            SecretDerivation::SeaweedFsLegacy
+        }
+        Some("hmac") => {
+            c.err(
+                PATH,
+                format!(
+                    "\"hmac\" is no longer offered: it keyed the access key id, which no \
+                     SeaweedFS release accepts; \"seaweedfs\" now keys the secret; {MODES}"
+                ),
+            );
+            SecretDerivation::SeaweedFs
+        }
+        Some(other) => {
+            c.err(PATH, format!("unknown mode {other:?}; {MODES}"));
+            SecretDerivation::SeaweedFs
+        }
+    }
 }
 
 // Messages here come from `SigningKeyError`, which never quotes the key.

@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 
 use crate::config::arn::parse_role_arn;
-use crate::session::{self, SessionTokenError};
+use crate::session::SessionTokenError;
 use crate::sigv4::{self, SigV4Error, SignedRequest};
 
 use super::{ServiceError, StsService};
@@ -32,17 +32,16 @@ impl StsService {
         }
         let token = parsed.security_token().ok_or_else(invalid_token)?;
         let rt = self.runtime();
-        let claims = rt.keys.verify(token, now).map_err(|e| match e {
-            SessionTokenError::Expired => ServiceError::ExpiredSessionToken {
-                message: "The security token included in the request is expired".into(),
-            },
-            _ => invalid_token(),
-        })?;
-        let derived = session::derive_credentials(
-            &claims.sid,
-            rt.config.sts.secret_derivation,
-            &rt.config.sts.signing_key,
-        );
+        let session = rt
+            .keys
+            .open(token, now, rt.config.sts.secret_derivation)
+            .map_err(|e| match e {
+                SessionTokenError::Expired => ServiceError::ExpiredSessionToken {
+                    message: "The security token included in the request is expired".into(),
+                },
+                _ => invalid_token(),
+            })?;
+        let (claims, derived) = (session.claims, session.credentials);
         if derived.access_key_id != parsed.access_key_id() {
             return Err(invalid_token());
         }

@@ -286,7 +286,7 @@ fn mint(
     claims.spol = session_policy.map(|p| p.normalized.clone());
     claims.pol = grant.policies.clone();
     let token = rt.keys.mint(&claims);
-    let derived = session::derive_credentials(&sid, sts.secret_derivation, &sts.signing_key);
+    let derived = rt.keys.credentials_for(&sid, sts.secret_derivation);
     Ok(Minted {
         credentials: IssuedCredentials {
             access_key_id: derived.access_key_id,

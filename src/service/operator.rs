@@ -36,7 +36,7 @@ pub struct SessionSummary {
     pub subject: String,
     pub policies: Vec<String>,
     pub session_policy: bool,
-    /// The claims minus `sid`, `sub` and `jti`: in the default derivation mode the session id
+    /// The claims minus `sid`, `sub` and `jti`: in the legacy derivation mode the session id
     /// alone yields the secret access key.
     pub claims: Map<String, Value>,
 }
@@ -72,13 +72,14 @@ impl StsService {
     /// Verifies a session token with the current and previous signing keys.
     pub fn inspect_session_token(&self, token: &str, now: OffsetDateTime) -> SessionInspection {
         let rt = self.runtime();
-        match rt.keys.verify(token, now.unix_timestamp()) {
-            Ok(claims) => {
-                let derived = session::derive_credentials(
-                    &claims.sid,
-                    rt.config.sts.secret_derivation,
-                    &rt.config.sts.signing_key,
-                );
+        match rt
+            .keys
+            .open(token, now.unix_timestamp(), rt.config.sts.secret_derivation)
+        {
+            Ok(session::OpenSession {
+                claims,
+                credentials: derived,
+            }) => {
                 let policies = claims.pol.clone().unwrap_or_else(|| {
                     rt.config
                         .role_by_arn(&claims.role)

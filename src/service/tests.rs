@@ -494,22 +494,30 @@ async fn dry_run_explains_claim_based_mode_and_its_warnings() {
 }
 
 #[tokio::test]
-async fn hmac_derivation_differs_from_seaweedfs() {
-    let svc = service_with(|f| f["sts"]["secretDerivation"] = json!("hmac"));
-    let out = assume(&svc, request(Some("arn:aws:iam::role/Reader")))
-        .await
-        .unwrap();
-    let claims = svc
-        .runtime()
-        .keys
-        .verify(&out.credentials.session_token, NOW.unix_timestamp())
-        .unwrap();
-    let unkeyed = session::derive_credentials(
-        &claims.sid,
-        session::SecretDerivation::SeaweedFs,
-        &svc.runtime().config.sts.signing_key,
-    );
-    assert_ne!(unkeyed.secret_access_key, out.credentials.secret_access_key);
+async fn legacy_derivation_is_unkeyed_and_the_default_is_keyed() {
+    let legacy = service_with(|f| f["sts"]["secretDerivation"] = json!("seaweedfs-legacy"));
+    let keyed = service_with(|_| {});
+    for (svc, mode) in [
+        (&legacy, session::SecretDerivation::SeaweedFsLegacy),
+        (&keyed, session::SecretDerivation::SeaweedFs),
+    ] {
+        let out = assume(svc, request(Some("arn:aws:iam::role/Reader")))
+            .await
+            .unwrap();
+        let claims = svc
+            .runtime()
+            .keys
+            .verify(&out.credentials.session_token, NOW.unix_timestamp())
+            .unwrap();
+        let other_key = session::SigningKey::from_bytes(vec![9; 32]).unwrap();
+        let with_other_key = session::derive_credentials(&claims.sid, mode, &other_key);
+        assert_eq!(with_other_key.access_key_id, out.credentials.access_key_id);
+        assert_eq!(
+            with_other_key.secret_access_key == out.credentials.secret_access_key,
+            mode == session::SecretDerivation::SeaweedFsLegacy,
+            "{mode:?}"
+        );
+    }
 }
 
 #[tokio::test]

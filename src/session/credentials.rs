@@ -1,4 +1,5 @@
-//! Credential derivation from a session id (seaweedfs-sts.md §2) and the parent-user id.
+//! Credential derivation from a session id (seaweedfs-sts.md §2, seaweedfs-4.48.md) and the
+//! parent-user id.
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -7,14 +8,34 @@ use sha2::{Digest, Sha256};
 use super::key::SigningKey;
 use crate::secret::SecretString;
 
-/// How the secret access key is derived from the session id (DESIGN.md §5).
+/// How the secret access key is derived from the session id, named for the SeaweedFS gateways
+/// that recompute it (DESIGN.md §9). The access key id is the same in every mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SecretDerivation {
-    /// SHA-256, unkeyed: what SeaweedFS gateways recompute.
+    /// SeaweedFS 4.48 and later: HMAC-SHA256 keyed by the signing key that signs (or verified)
+    /// the session token, so only holders of that key can compute the secret.
     #[default]
     SeaweedFs,
-    /// HMAC-SHA256 keyed by the signing key.
-    Hmac,
+    /// SeaweedFS 4.47 and earlier: unkeyed SHA-256, computable by anyone who sees the token.
+    SeaweedFsLegacy,
+}
+
+impl SecretDerivation {
+    /// The `sts.secretDerivation` value that selects this mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SeaweedFs => "seaweedfs",
+            Self::SeaweedFsLegacy => "seaweedfs-legacy",
+        }
+    }
+
+    /// Which SeaweedFS gateway releases accept credentials derived this way.
+    pub fn gateways(self) -> &'static str {
+        match self {
+            Self::SeaweedFs => "SeaweedFS 4.48 and later",
+            Self::SeaweedFsLegacy => "SeaweedFS 4.47 and earlier",
+        }
+    }
 }
 
 /// The temporary credentials that belong to a session id.
@@ -27,14 +48,26 @@ pub struct DerivedCredentials {
 }
 
 /// Derives the access key id and secret of session `sid`. Deterministic: a gateway recomputes the
-/// same values from the `sid` claim, so no per-session state exists anywhere.
+/// same values from the `sid` claim, so no per-session state exists anywhere. `key` must be the
+/// key that signs the session token (when minting) or that verified it (afterwards): after a
+/// rotation a live session's secret still comes from the key it was minted with.
 pub fn derive_credentials(
     sid: &str,
     mode: SecretDerivation,
     key: &SigningKey,
 ) -> DerivedCredentials {
-    let access = digest(mode, key, b"access-key:", sid);
-    let secret = digest(mode, key, b"secret-key:", sid);
+    let access = sha256(b"access-key:", sid);
+    let secret = match mode {
+        SecretDerivation::SeaweedFs => {
+            // HMAC takes keys of any length, so construction cannot fail.
+            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes())
+                .expect("HMAC accepts keys of any length");
+            mac.update(b"secret-key:");
+            mac.update(sid.as_bytes());
+            mac.finalize().into_bytes().into()
+        }
+        SecretDerivation::SeaweedFsLegacy => sha256(b"secret-key:", sid),
+    };
     DerivedCredentials {
         access_key_id: format!("ASIA{}", hex::encode(&access[..8])),
         secret_access_key: SecretString::new(
@@ -43,22 +76,12 @@ pub fn derive_credentials(
     }
 }
 
-fn digest(mode: SecretDerivation, key: &SigningKey, label: &[u8], sid: &str) -> [u8; 32] {
-    match mode {
-        SecretDerivation::SeaweedFs => Sha256::new()
-            .chain_update(label)
-            .chain_update(sid.as_bytes())
-            .finalize()
-            .into(),
-        SecretDerivation::Hmac => {
-            // HMAC takes keys of any length, so construction cannot fail.
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.bytes())
-                .expect("HMAC accepts keys of any length");
-            mac.update(label);
-            mac.update(sid.as_bytes());
-            mac.finalize().into_bytes().into()
-        }
-    }
+fn sha256(label: &[u8], sid: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(label)
+        .chain_update(sid.as_bytes())
+        .finalize()
+        .into()
 }
 
 /// The parent-user id SeaweedFS puts in `puid` and `req_ctx["aws:userid"]`:
@@ -84,63 +107,67 @@ mod tests {
     use super::*;
     use crate::session::vectors::vector_key;
 
-    const VECTORS: [(&str, &str, &str); 3] = [
+    /// sid, access key id (every mode), secret ≤ 4.47 (seaweedfs-sts.md §10), secret ≥ 4.48.
+    /// The first row's 4.48 secret is the one seaweedfs-4.48.md measured against the release.
+    const VECTORS: [(&str, &str, &str, &str); 3] = [
         (
             "0123456789abcdef0123456789abcdef",
             "ASIAa80cb9b4919860c6",
             "w5uwawcgEtfBlW4iMNHZTmI2JvJC3ThkIouP26lSo9Y=",
+            "hfUnts641mhmwA84DpYWQgh26RaZopVq4+bNA+vI3eY=",
         ),
         (
             "test-session-for-prefix",
             "ASIA930389695b2271c8",
             "xQ7aZwfnM5otds5ieE5Acs2jcUdnXCqQF8NzbchkzBY=",
+            "5SqQl70c2cTuIQN8fOSTOTZAGWSkVS6i4M+OQk1f0dE=",
         ),
         (
             "format-test-session",
             "ASIAbe06e38806d045ec",
             "2zibpekvE6E3tGc9TrU7JGcmFohdd6gSHikAChGZJ8o=",
+            "hRrUVWqdBZLfsZEnzmsqDS/Fm6iJaIU66pi/V5PVBoY=",
         ),
     ];
 
     #[test]
-    fn seaweedfs_mode_matches_every_vector() {
+    fn legacy_mode_matches_every_vector() {
         let key = vector_key();
-        for (sid, akid, secret) in VECTORS {
-            let creds = derive_credentials(sid, SecretDerivation::SeaweedFs, &key);
+        for (sid, akid, legacy, _) in VECTORS {
+            let creds = derive_credentials(sid, SecretDerivation::SeaweedFsLegacy, &key);
             assert_eq!(creds.access_key_id, akid);
-            assert_eq!(creds.secret_access_key.expose(), secret);
+            assert_eq!(creds.secret_access_key.expose(), legacy);
         }
     }
 
     #[test]
-    fn seaweedfs_mode_does_not_depend_on_the_key() {
-        let a = derive_credentials("s", SecretDerivation::SeaweedFs, &vector_key());
+    fn default_mode_matches_every_vector() {
+        let key = vector_key();
+        for (sid, akid, _, keyed) in VECTORS {
+            let creds = derive_credentials(sid, SecretDerivation::SeaweedFs, &key);
+            assert_eq!(creds.access_key_id, akid);
+            assert_eq!(creds.secret_access_key.expose(), keyed);
+        }
+    }
+
+    #[test]
+    fn legacy_mode_does_not_depend_on_the_key() {
+        let a = derive_credentials("s", SecretDerivation::SeaweedFsLegacy, &vector_key());
         let other = SigningKey::from_bytes(vec![7; 32]).unwrap();
         assert_eq!(
             a,
-            derive_credentials("s", SecretDerivation::SeaweedFs, &other)
+            derive_credentials("s", SecretDerivation::SeaweedFsLegacy, &other)
         );
     }
 
     #[test]
-    fn hmac_mode_has_the_same_shape_but_other_values_and_depends_on_the_key() {
-        let key = vector_key();
-        let (sid, akid, secret) = VECTORS[0];
-        let creds = derive_credentials(sid, SecretDerivation::Hmac, &key);
-        assert_ne!(creds.access_key_id, akid);
-        assert_ne!(creds.secret_access_key.expose(), secret);
-        assert_eq!(creds.access_key_id.len(), 20);
-        assert!(creds.access_key_id.starts_with("ASIA"));
-        assert!(creds.access_key_id[4..]
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)));
-        assert_eq!(creds.secret_access_key.expose().len(), 44);
-
+    fn default_mode_keys_the_secret_but_not_the_access_key_id() {
+        let (sid, akid, _, keyed) = VECTORS[0];
         let other = SigningKey::from_bytes(vec![7; 32]).unwrap();
-        let with_other = derive_credentials(sid, SecretDerivation::Hmac, &other);
-        assert_ne!(creds.access_key_id, with_other.access_key_id);
-        assert_ne!(creds.secret_access_key, with_other.secret_access_key);
-        assert_eq!(creds, derive_credentials(sid, SecretDerivation::Hmac, &key));
+        let with_other = derive_credentials(sid, SecretDerivation::SeaweedFs, &other);
+        assert_eq!(with_other.access_key_id, akid);
+        assert_ne!(with_other.secret_access_key.expose(), keyed);
+        assert_eq!(with_other.secret_access_key.expose().len(), 44);
     }
 
     #[test]
@@ -168,7 +195,13 @@ mod tests {
 
     #[test]
     fn debug_hides_the_secret() {
-        let creds = derive_credentials(VECTORS[0].0, SecretDerivation::SeaweedFs, &vector_key());
-        assert!(!format!("{creds:?}").contains(VECTORS[0].2));
+        for mode in [
+            SecretDerivation::SeaweedFs,
+            SecretDerivation::SeaweedFsLegacy,
+        ] {
+            let creds = derive_credentials(VECTORS[0].0, mode, &vector_key());
+            let debug = format!("{creds:?}");
+            assert!(!debug.contains(VECTORS[0].2) && !debug.contains(VECTORS[0].3));
+        }
     }
 }

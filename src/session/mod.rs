@@ -12,4 +12,4 @@ pub use credentials::{
     derive_credentials, new_session_id, parent_user_id, DerivedCredentials, SecretDerivation,
 };
 pub use key::SigningKey;
-pub use token::{SessionKeys, SessionTokenError, MAX_SESSION_TOKEN_BYTES};
+pub use token::{OpenSession, SessionKeys, SessionTokenError, MAX_SESSION_TOKEN_BYTES};

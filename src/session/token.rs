@@ -8,6 +8,7 @@ use sha2::{Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
 use super::claims::{decode_claims, ClaimsError, SessionClaims};
+use super::credentials::{derive_credentials, DerivedCredentials, SecretDerivation};
 use super::key::SigningKey;
 use crate::config::model::StsSettings;
 
@@ -48,6 +49,13 @@ impl SessionTokenError {
             Self::MissingClaim(_) => "missing-claim",
         }
     }
+}
+
+/// A verified session token and the credentials that belong to it.
+#[derive(Debug)]
+pub struct OpenSession {
+    pub claims: SessionClaims,
+    pub credentials: DerivedCredentials,
 }
 
 /// The issuer and the keys that sign (current) and still verify (current and previous) session tokens.
@@ -148,6 +156,36 @@ impl SessionKeys {
     /// `now` in Unix seconds: size, structure, header, key, signature, claim types, issuer,
     /// expiry (no leeway), not-before, then the claims the gateway needs to be non-empty.
     pub fn verify(&self, token: &str, now: i64) -> Result<SessionClaims, SessionTokenError> {
+        self.verify_keyed(token, now).map(|(claims, _)| claims)
+    }
+
+    /// Verifies a session token and derives the credentials that belong to it, with the key
+    /// that verified it: after a rotation, a session minted with a previous key keeps the
+    /// secret it was issued with.
+    pub fn open(
+        &self,
+        token: &str,
+        now: i64,
+        mode: SecretDerivation,
+    ) -> Result<OpenSession, SessionTokenError> {
+        let (claims, key) = self.verify_keyed(token, now)?;
+        let credentials = derive_credentials(&claims.sid, mode, key);
+        Ok(OpenSession {
+            claims,
+            credentials,
+        })
+    }
+
+    /// The credentials of a session minted now: derived with the current key, which signs it.
+    pub fn credentials_for(&self, sid: &str, mode: SecretDerivation) -> DerivedCredentials {
+        derive_credentials(sid, mode, &self.current)
+    }
+
+    fn verify_keyed(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<(SessionClaims, &SigningKey), SessionTokenError> {
         if token.len() > MAX_SESSION_TOKEN_BYTES {
             return Err(malformed("longer than 16 KiB"));
         }
@@ -182,13 +220,12 @@ impl SessionKeys {
 
         let candidates = self.keys_for(kid)?;
         let signed = &token.as_bytes()[..header_b64.len() + 1 + payload_b64.len()];
-        let verified = candidates.iter().any(|key| {
+        let Some(verified_by) = candidates.into_iter().find(|key| {
             let expected = alg.sign(key.bytes(), signed);
             bool::from(expected.ct_eq(&signature))
-        });
-        if !verified {
+        }) else {
             return Err(SessionTokenError::BadSignature);
-        }
+        };
 
         let payload: Map<String, Value> = serde_json::from_slice(&payload)
             .map_err(|_| malformed("payload is not a JSON object"))?;
@@ -219,7 +256,7 @@ impl SessionKeys {
                 return Err(SessionTokenError::MissingClaim(name));
             }
         }
-        Ok(claims)
+        Ok((claims, verified_by))
     }
 
     /// A `kid` selects exactly one key; tokens without one (SeaweedFS mints none) are tried

@@ -39,7 +39,7 @@ fn vector_request() -> SignedRequest {
 }
 
 fn vector_secret() -> String {
-    derive_credentials(SID, SecretDerivation::SeaweedFs, &vector_key())
+    derive_credentials(SID, SecretDerivation::SeaweedFsLegacy, &vector_key())
         .secret_access_key
         .expose()
         .to_owned()
@@ -82,7 +82,11 @@ fn verifies_the_vector_with_credentials_derived_from_its_token() {
 
     let keys = SessionKeys::new(ISSUER, vector_key(), Vec::new());
     let claims = keys.verify(VECTOR_TOKEN, VECTOR_TIME).unwrap();
-    let creds = derive_credentials(&claims.sid, SecretDerivation::SeaweedFs, &keys.current);
+    let creds = derive_credentials(
+        &claims.sid,
+        SecretDerivation::SeaweedFsLegacy,
+        &keys.current,
+    );
     assert_eq!(creds.access_key_id, parsed.access_key_id());
 
     let verified = parsed
