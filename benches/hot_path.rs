@@ -18,6 +18,7 @@ use stsd::jwks::KeySet;
 use stsd::policy::{evaluate, federated_identifiers, ContextKeys, EvalRequest, PolicyDocument};
 use stsd::providers::{Jws, JwsAlgorithm, TokenCache, VerifiedIdentity};
 use stsd::service::context::trust_context;
+use stsd::service::tags::SessionAttributes;
 use stsd::service::{
     AssumeRoleOutput, AssumeRoleRequest, AssumedRoleUser, IssuedCredentials, RoleTarget,
 };
@@ -128,24 +129,35 @@ fn policy(c: &mut Criterion) {
         policy: None,
         source_ip: None,
     };
+    let attributes = SessionAttributes::default();
     let federated = federated_identifiers("k8s", ISSUER, None);
     let mut group = c.benchmark_group("policy");
     let keys = doc.context_keys();
     group.bench_function("trust_context", |b| {
-        b.iter(|| trust_context(&spec, black_box(&identity), &request, NOW, &keys))
+        b.iter(|| {
+            trust_context(
+                &spec,
+                black_box(&identity),
+                &attributes,
+                &request,
+                NOW,
+                &keys,
+            )
+        })
     });
     group.bench_function("trust_context_all_keys", |b| {
         b.iter(|| {
             trust_context(
                 &spec,
                 black_box(&identity),
+                &attributes,
                 &request,
                 NOW,
                 &ContextKeys::All,
             )
         })
     });
-    let ctx = trust_context(&spec, &identity, &request, NOW, &keys);
+    let ctx = trust_context(&spec, &identity, &attributes, &request, NOW, &keys);
     group.bench_function("evaluate_trust", |b| {
         b.iter(|| {
             let req = EvalRequest {
@@ -218,6 +230,7 @@ fn http(c: &mut Criterion) {
         provider_name: "k8s".into(),
         audience: AUDIENCE.into(),
         packed_policy_size: None,
+        source_identity: None,
     };
     let mut group = c.benchmark_group("http");
     group.bench_function("form_parse", |b| {

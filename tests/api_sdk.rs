@@ -161,6 +161,7 @@ mod rendered_bodies {
             provider_name: "idp".into(),
             audience: "sts.example".into(),
             packed_policy_size: Some(6),
+            source_identity: Some("alice@example.com".into()),
         }
     }
 
@@ -243,6 +244,7 @@ mod rendered_bodies {
         #[allow(deprecated)]
         let packed = out.packed_policy_size();
         assert_eq!(packed, Some(6));
+        assert_eq!(out.source_identity(), Some("alice@example.com"));
         assert_eq!(
             out.request_id(),
             Some("11111111-2222-3333-4444-555555555555")

@@ -8,6 +8,7 @@
 
 pub mod arn;
 pub mod duration;
+pub mod gateway;
 pub mod model;
 pub mod problem;
 pub mod report;

@@ -71,6 +71,8 @@ pub struct OidcSettings {
     pub role_mapping: Option<RoleMapping>,
     pub policy_claim: Option<String>,
     pub allowed_principal_tag_keys: Vec<String>,
+    /// Session tags taken from ordinary claims: (tag key, claim name or `/` path), in key order.
+    pub principal_tag_claims: Vec<(String, String)>,
     pub tls_ca_cert: Option<PathBuf>,
     pub tls_insecure_skip_verify: bool,
     pub thumbprints: Vec<String>,
@@ -95,6 +97,7 @@ impl OidcSettings {
             role_mapping: None,
             policy_claim: None,
             allowed_principal_tag_keys: Vec::new(),
+            principal_tag_claims: Vec::new(),
             tls_ca_cert: None,
             tls_insecure_skip_verify: false,
             thumbprints: Vec::new(),

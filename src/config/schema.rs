@@ -71,6 +71,7 @@ pub struct ProviderConfig {
     pub role_mapping: Option<RoleMappingEntry>,
     pub policy_claim: Option<PolicyClaimEntry>,
     pub allowed_principal_tag_keys: Vec<String>,
+    pub principal_tag_claims: std::collections::BTreeMap<String, String>,
     pub tls_ca_cert: Option<String>,
     pub tls_insecure_skip_verify: Option<bool>,
     pub thumbprints: Vec<String>,
@@ -150,6 +151,8 @@ enum Shape {
     /// A string or `true`/`false`.
     StrOrBool,
     StrList,
+    /// An object whose values are all strings.
+    StrMap,
     /// A Go duration string or an integer number of seconds.
     Duration,
     /// A JSON object checked elsewhere (policy documents).
@@ -214,6 +217,7 @@ const PROVIDER_CONFIG: &[Field] = &[
     f("roleMapping", Shape::Object(ROLE_MAPPING)),
     f("policyClaim", Shape::StrOrBool),
     f("allowedPrincipalTagKeys", Shape::StrList),
+    f("principalTagClaims", Shape::StrMap),
     f("tlsCaCert", Shape::Str),
     f("tlsInsecureSkipVerify", Shape::Bool),
     f("thumbprints", Shape::StrList),
@@ -353,6 +357,16 @@ fn check(value: &Value, shape: Shape, path: &str, report: &mut ShapeReport) {
                 }
             }
             _ => mismatch(report, path, "a list of strings", value),
+        },
+        Shape::StrMap => match value {
+            Value::Object(fields) => {
+                for (name, item) in fields {
+                    if !item.is_string() {
+                        mismatch(report, &format!("{path}.{name}"), "a string", item);
+                    }
+                }
+            }
+            _ => mismatch(report, path, "an object of strings", value),
         },
         Shape::Duration => {
             if !(value.is_string() || value.is_number()) {

@@ -116,6 +116,8 @@ pub fn validate(
     let policies = policies(&mut c, &file.policies);
     let roles = roles(&mut c, &file.roles, &file.policies);
     check_role_mappings(&mut c, file, &roles);
+    c.warnings
+        .extend(super::gateway::gateway_warnings(&file.roles));
     if let Some(effect) = file
         .policy
         .as_ref()
@@ -677,6 +679,11 @@ fn provider(c: &mut Collector, path: &str, entry: &ProviderEntry) -> Option<Prov
             role_mapping,
             policy_claim,
             allowed_principal_tag_keys: cfg.allowed_principal_tag_keys.clone(),
+            principal_tag_claims: cfg
+                .principal_tag_claims
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             tls_ca_cert,
             tls_insecure_skip_verify,
             thumbprints,

@@ -27,6 +27,17 @@ impl PolicyDocument {
     }
 
     /// The path of statement `index` as written: `Statement[index]`, or `Statement` for a single object.
+    /// Whether some statement's `Action` list names `action` (wildcards included): the
+    /// document then decides that action rather than leaving it unmentioned.
+    pub fn may_allow_action(&self, action: &str) -> bool {
+        self.statements.iter().any(|s| {
+            s.action.as_ref().is_some_and(|list| {
+                list.iter()
+                    .any(|p| super::wildcard::matches(p, action, true))
+            })
+        })
+    }
+
     pub fn statement_path(&self, index: usize) -> String {
         if self.single_statement {
             "Statement".to_owned()

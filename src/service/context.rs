@@ -9,6 +9,7 @@ use crate::config::ProviderSpec;
 use crate::policy::{issuer_host_path, wildcard, Context, ContextKeys, ContextValue};
 use crate::providers::VerifiedIdentity;
 
+use super::tags::{self, SessionAttributes};
 use super::AssumeRoleRequest;
 
 /// Claims SeaweedFS keeps out of the flattened attributes of `req_ctx`.
@@ -25,6 +26,7 @@ const MAX_CLAIM_DEPTH: usize = 4;
 pub fn trust_context(
     spec: &ProviderSpec,
     identity: &VerifiedIdentity,
+    attributes: &SessionAttributes,
     request: &AssumeRoleRequest,
     now: i64,
     keys: &ContextKeys,
@@ -63,7 +65,35 @@ pub fn trust_context(
     if keys.wants("aws:EpochTime") || keys.wants("aws:CurrentTime") {
         ctx.insert_request_time(now);
     }
+    insert_session_attributes(&mut ctx, keys, attributes);
     ctx
+}
+
+/// The tag and source-identity keys: `aws:RequestTag/<k>` and `aws:PrincipalTag/<k>` (the same
+/// tags: a web identity session has no others), `aws:TagKeys`, `sts:TransitiveTagKeys`,
+/// `sts:SourceIdentity` and `aws:SourceIdentity`.
+fn insert_session_attributes(ctx: &mut Context, keys: &ContextKeys, a: &SessionAttributes) {
+    for (key, value) in &a.tags {
+        for prefix in ["aws:RequestTag/", tags::PRINCIPAL_TAG_PREFIX] {
+            let name = format!("{prefix}{key}");
+            if keys.wants(&name) {
+                ctx.insert(name, value.clone());
+            }
+        }
+    }
+    if !a.tags.is_empty() && keys.wants("aws:TagKeys") {
+        ctx.insert("aws:TagKeys", a.tag_keys());
+    }
+    if !a.transitive_tag_keys.is_empty() && keys.wants("sts:TransitiveTagKeys") {
+        ctx.insert("sts:TransitiveTagKeys", a.transitive_tag_keys.clone());
+    }
+    if let Some(source) = &a.source_identity {
+        for name in ["sts:SourceIdentity", tags::SOURCE_IDENTITY_KEY] {
+            if keys.wants(name) {
+                ctx.insert(name, source.clone());
+            }
+        }
+    }
 }
 
 /// Scalars and arrays become condition values as they are; an object becomes its JSON text
@@ -131,14 +161,21 @@ pub fn policy_names(value: Option<&Value>) -> Vec<String> {
 
 /// `req_ctx` as SeaweedFS's own STS writes it, so gateway policies that read `jwt:`/`oidc:`
 /// attributes see the same values whichever STS minted the session.
+///
+/// IdP claims keep their names only where a gateway cannot mistake them for something it
+/// interprets ([`tags::reserved_claim_name`]); tags and the source identity are written under
+/// their `aws:` names from [`SessionAttributes`] alone.
 pub fn session_request_context(
     spec: &ProviderSpec,
     identity: &VerifiedIdentity,
+    attributes: &SessionAttributes,
     parent_user: &str,
 ) -> BTreeMap<String, Value> {
     let mut ctx = BTreeMap::new();
     for (claim, value) in &identity.claims {
-        if NON_ATTRIBUTE_CLAIMS.contains(&claim.as_str()) {
+        if NON_ATTRIBUTE_CLAIMS.contains(&claim.as_str())
+            || tags::reserved_claim_name(claim).is_some()
+        {
             continue;
         }
         ctx.insert(claim.clone(), Value::String(json_text(value)));
@@ -168,6 +205,18 @@ pub fn session_request_context(
         );
     }
     ctx.insert("aws:userid".into(), Value::String(parent_user.to_string()));
+    for (key, value) in &attributes.tags {
+        ctx.insert(
+            format!("{}{key}", tags::PRINCIPAL_TAG_PREFIX),
+            Value::String(value.clone()),
+        );
+    }
+    if let Some(source) = &attributes.source_identity {
+        ctx.insert(
+            tags::SOURCE_IDENTITY_KEY.into(),
+            Value::String(source.clone()),
+        );
+    }
     ctx
 }
 
@@ -280,6 +329,18 @@ mod tests {
         }
     }
 
+    fn attributes() -> SessionAttributes {
+        SessionAttributes {
+            tags: vec![
+                ("env".into(), "prod".into()),
+                ("team".into(), "blue".into()),
+            ],
+            transitive_tag_keys: vec!["team".into()],
+            source_identity: Some("builder@apps".into()),
+            notes: Vec::new(),
+        }
+    }
+
     fn trust(condition: serde_json::Value) -> PolicyDocument {
         PolicyDocument::from_value(&json!({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Federated": "k8s"},
@@ -309,13 +370,25 @@ mod tests {
                    "IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}),
             json!({"StringEquals": {"oidc:iss": "https://oidc.example.com/tenant", "oidc:nothing": "x"}}),
             json!({"Null": {"oidc:unused/deep": "false"}}),
+            json!({"StringEquals": {"aws:RequestTag/team": "blue", "aws:PrincipalTag/ENV": "prod"}}),
+            json!({"ForAllValues:StringEquals": {"aws:TagKeys": ["team", "env"]},
+                   "ForAnyValue:StringEquals": {"sts:TransitiveTagKeys": "team"}}),
+            json!({"StringEquals": {"sts:SourceIdentity": "builder@apps",
+                                    "aws:SourceIdentity": "${sts:SourceIdentity}"}}),
         ]
     }
 
     #[test]
     fn a_context_built_for_the_policy_keys_decides_like_the_full_context() {
         let (spec, identity, request) = (spec(), identity(), request());
-        let full = trust_context(&spec, &identity, &request, NOW, &ContextKeys::All);
+        let full = trust_context(
+            &spec,
+            &identity,
+            &attributes(),
+            &request,
+            NOW,
+            &ContextKeys::All,
+        );
         let federated = federated_identifiers(&spec.name, &spec.settings.issuer, None);
         for condition in conditions() {
             let doc = trust(condition.clone());
@@ -323,7 +396,7 @@ mod tests {
             let ContextKeys::Only(named) = &keys else {
                 panic!("a document yields the keys it names");
             };
-            let narrow = trust_context(&spec, &identity, &request, NOW, &keys);
+            let narrow = trust_context(&spec, &identity, &attributes(), &request, NOW, &keys);
             for key in named {
                 assert_eq!(narrow.get(key), full.get(key), "{key} in {condition}");
             }
@@ -351,7 +424,7 @@ mod tests {
     fn claims_no_condition_names_are_left_out() {
         let keys =
             trust(json!({"StringEquals": {"oidc:kubernetes.io/namespace": "apps"}})).context_keys();
-        let ctx = trust_context(&spec(), &identity(), &request(), NOW, &keys);
+        let ctx = trust_context(&spec(), &identity(), &attributes(), &request(), NOW, &keys);
         let built: Vec<&str> = ctx.iter().map(|(key, _)| key).collect();
         // The non-ASCII claim is kept on purpose: its key cannot be folded piecewise.
         assert_eq!(
@@ -362,7 +435,14 @@ mod tests {
                 "oidc:kubernetes.io/namespace"
             ]
         );
-        let full = trust_context(&spec(), &identity(), &request(), NOW, &ContextKeys::All);
+        let full = trust_context(
+            &spec(),
+            &identity(),
+            &attributes(),
+            &request(),
+            NOW,
+            &ContextKeys::All,
+        );
         assert!(full.len() > 25, "the full context has {} keys", full.len());
     }
 

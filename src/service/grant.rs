@@ -11,9 +11,12 @@ use crate::providers::VerifiedIdentity;
 use super::context;
 use super::operator::DryRunStep;
 use super::params::RoleTarget;
+use super::tags::SessionAttributes;
 use super::{AssumeRoleRequest, ServiceError};
 
 const WEB_IDENTITY_ACTION: &str = "sts:AssumeRoleWithWebIdentity";
+const TAG_SESSION_ACTION: &str = "sts:TagSession";
+const SET_SOURCE_IDENTITY_ACTION: &str = "sts:SetSourceIdentity";
 
 /// What the caller is granted: a configured role, or policies from the token's policy claim.
 pub(super) struct Grant<'a> {
@@ -99,15 +102,28 @@ pub(super) fn missing_role_arn() -> ServiceError {
     }
 }
 
+/// The verified token and what it brings to the session, as the trust policy sees them.
+pub(super) struct Caller<'c> {
+    pub spec: &'c ProviderSpec,
+    pub identity: &'c VerifiedIdentity,
+    pub attributes: &'c SessionAttributes,
+}
+
 /// Resolves `request.role` for a token verified by `spec`.
 pub(super) fn resolve<'a>(
     config: &'a IamConfig,
     spec: &ProviderSpec,
     identity: &VerifiedIdentity,
+    attributes: &SessionAttributes,
     request: &AssumeRoleRequest,
     now: i64,
     trail: &mut Trail,
 ) -> Result<Grant<'a>, ServiceError> {
+    let caller = Caller {
+        spec,
+        identity,
+        attributes,
+    };
     match &request.role {
         RoleTarget::ClaimBased { arn, partition } => {
             claim_based(config, spec, identity, arn, *partition, trail)
@@ -118,7 +134,7 @@ pub(super) fn resolve<'a>(
             name,
         } => {
             if let Some(role) = config.role_by_arn(arn) {
-                return configured_role(config, spec, identity, request, role, now, trail);
+                return configured_role(config, &caller, request, role, now, trail);
             }
             if let Some(claim) = spec.settings.policy_claim.as_deref() {
                 let target = NamedValue {
@@ -144,15 +160,14 @@ fn role_not_found(arn: &str) -> ServiceError {
 
 fn configured_role<'a>(
     config: &IamConfig,
-    spec: &ProviderSpec,
-    identity: &VerifiedIdentity,
+    caller: &Caller<'_>,
     request: &AssumeRoleRequest,
     role: &'a Role,
     now: i64,
     trail: &mut Trail,
 ) -> Result<Grant<'a>, ServiceError> {
     trail.record("role", true, || format!("role {}", role.role_name));
-    let evaluation = evaluate_trust(config, spec, identity, request, role, now);
+    let evaluation = evaluate_trust(config, caller, request, role, WEB_IDENTITY_ACTION, now);
     let verdict = trust_verdict(&evaluation, role);
     if trail.steps.is_some() {
         let detail = match evaluation.decision {
@@ -168,6 +183,30 @@ fn configured_role<'a>(
         });
     }
     verdict?;
+    for action in gated_actions(role, caller.attributes) {
+        let evaluation = evaluate_trust(config, caller, request, role, action, now);
+        let ok = evaluation.is_allowed();
+        if trail.steps.is_some() {
+            trail.push(DryRunStep {
+                step: "trust-policy-tags",
+                ok,
+                detail: format!(
+                    "the trust policy names {action}: {}",
+                    if ok { "allowed" } else { "not allowed" }
+                ),
+                statements: evaluation.statements,
+            });
+        }
+        if !ok {
+            return Err(ServiceError::AccessDenied {
+                message: format!(
+                    "Not authorized to perform {action}: the trust policy of role {} names \
+                     {action} and does not allow it for this token",
+                    role.role_name
+                ),
+            });
+        }
+    }
     Ok(Grant {
         role: Some(role),
         role_arn: request.role.arn().to_owned(),
@@ -177,16 +216,39 @@ fn configured_role<'a>(
     })
 }
 
-/// The role's trust policy applied to this token and request.
+/// The AWS permissions a token's tags and source identity need: only where the role's trust
+/// policy names them (AWS-style); otherwise tags are governed by `allowedPrincipalTagKeys` and
+/// conditions on `aws:RequestTag/…` alone, which SeaweedFS gateways also accept.
+fn gated_actions(role: &Role, attributes: &SessionAttributes) -> Vec<&'static str> {
+    let mut actions = Vec::new();
+    if !attributes.tags.is_empty() && role.trust_policy.may_allow_action(TAG_SESSION_ACTION) {
+        actions.push(TAG_SESSION_ACTION);
+    }
+    if attributes.source_identity.is_some()
+        && role
+            .trust_policy
+            .may_allow_action(SET_SOURCE_IDENTITY_ACTION)
+    {
+        actions.push(SET_SOURCE_IDENTITY_ACTION);
+    }
+    actions
+}
+
+/// The role's trust policy applied to this token and request, for `action`.
 fn evaluate_trust(
     config: &IamConfig,
-    spec: &ProviderSpec,
-    identity: &VerifiedIdentity,
+    caller: &Caller<'_>,
     request: &AssumeRoleRequest,
     role: &Role,
+    action: &str,
     now: i64,
 ) -> Evaluation {
-    let ctx = context::trust_context(spec, identity, request, now, &role.trust_keys);
+    let Caller {
+        spec,
+        identity,
+        attributes,
+    } = *caller;
+    let ctx = context::trust_context(spec, identity, attributes, request, now, &role.trust_keys);
     let federated = policy::federated_identifiers(
         &spec.name,
         &spec.settings.issuer,
@@ -195,7 +257,7 @@ fn evaluate_trust(
     policy::evaluate(
         &role.trust_policy,
         &EvalRequest {
-            action: WEB_IDENTITY_ACTION,
+            action,
             federated: &federated,
             context: &ctx,
         },

@@ -8,6 +8,7 @@ mod grant;
 pub mod operator;
 pub mod params;
 pub mod sessions;
+pub mod tags;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +63,8 @@ pub struct AssumeRoleOutput {
     pub audience: String,
     /// Present only when the request carried a session `Policy`.
     pub packed_policy_size: Option<u32>,
+    /// From the token's `https://aws.amazon.com/source_identity` claim.
+    pub source_identity: Option<String>,
 }
 
 /// What one configuration turns into: the file, its providers, and the session keys.
@@ -156,10 +159,12 @@ impl StsService {
             .ok_or_else(|| ServiceError::Internal {
                 detail: format!("verified by unknown provider {}", identity.provider),
             })?;
+        let attributes = tags::session_attributes(&spec.settings, &identity.claims)?;
         let grant = grant::resolve(
             &rt.config,
             spec,
             &identity,
+            &attributes,
             &request,
             now.unix_timestamp(),
             &mut Trail::off(),
@@ -172,6 +177,7 @@ impl StsService {
             &identity,
             &request,
             &grant,
+            &attributes,
             duration,
             session_policy.as_ref(),
             now,
@@ -188,6 +194,7 @@ impl StsService {
             provider_name: identity.provider.clone(),
             audience: identity.matched_audience.clone(),
             packed_policy_size: session_policy.map(|p| p.packed_size),
+            source_identity: attributes.source_identity,
         })
     }
 }
@@ -247,6 +254,7 @@ fn mint(
     identity: &VerifiedIdentity,
     request: &AssumeRoleRequest,
     grant: &Grant<'_>,
+    attributes: &tags::SessionAttributes,
     duration: Duration,
     session_policy: Option<&SessionPolicy>,
     now: OffsetDateTime,
@@ -280,7 +288,7 @@ fn mint(
     claims.idp = identity.provider.clone();
     claims.ext_uid = identity.subject.clone();
     claims.prov_iss = identity.issuer.clone();
-    claims.req_ctx = context::session_request_context(spec, identity, &puid);
+    claims.req_ctx = context::session_request_context(spec, identity, attributes, &puid);
     claims.max_dur = Some(secs);
     claims.puid = puid;
     claims.spol = session_policy.map(|p| p.normalized.clone());

@@ -10,7 +10,7 @@ use crate::providers::StepReport;
 use crate::session::{self, SessionClaims};
 
 use super::grant::{self, Trail};
-use super::{error::ServiceError, AssumeRoleRequest, StsService};
+use super::{error::ServiceError, tags, AssumeRoleRequest, StsService};
 
 /// The verdict on a session token. `reason` is one of the stable strings of
 /// `SessionTokenError::reason` when `valid` is false.
@@ -36,6 +36,11 @@ pub struct SessionSummary {
     pub subject: String,
     pub policies: Vec<String>,
     pub session_policy: bool,
+    /// Principal tags (`req_ctx`'s `aws:PrincipalTag/<key>` entries), by key.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub tags: std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
     /// The claims minus `sid`, `sub` and `jti`: in the legacy derivation mode the session id
     /// alone yields the secret access key.
     pub claims: Map<String, Value>,
@@ -99,6 +104,19 @@ impl StsService {
                         subject: claims.ext_uid.clone(),
                         policies,
                         session_policy: claims.spol.is_some(),
+                        tags: claims
+                            .req_ctx
+                            .iter()
+                            .filter_map(|(k, v)| {
+                                let key = k.strip_prefix(tags::PRINCIPAL_TAG_PREFIX)?;
+                                Some((key.to_string(), v.as_str()?.to_string()))
+                            })
+                            .collect(),
+                        source_identity: claims
+                            .req_ctx
+                            .get(tags::SOURCE_IDENTITY_KEY)
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                         claims: public_claims(&claims),
                     }),
                 }
@@ -138,10 +156,23 @@ impl StsService {
                 },
             );
         };
+        let attributes = match tags::session_attributes(&spec.settings, &identity.claims) {
+            Ok(attributes) => attributes,
+            Err(e) => {
+                trail.push(DryRunStep::plain(
+                    "session-attributes",
+                    false,
+                    e.to_string(),
+                ));
+                return DryRun::failed(trail, &e);
+            }
+        };
+        trail.push(attributes_step(&identity, &attributes));
         match grant::resolve(
             &rt.config,
             spec,
             &identity,
+            &attributes,
             request,
             now.unix_timestamp(),
             &mut trail,
@@ -187,6 +218,39 @@ impl From<StepReport> for DryRunStep {
     fn from(r: StepReport) -> Self {
         Self::plain(r.step, r.ok, r.detail)
     }
+}
+
+/// Which tags the session would carry, and each claim or tag left out with its rule. Tag values
+/// are shown: the dry run is an operator's view of a token the operator holds.
+fn attributes_step(
+    identity: &crate::providers::VerifiedIdentity,
+    attributes: &tags::SessionAttributes,
+) -> DryRunStep {
+    let mut parts = Vec::new();
+    if attributes.tags.is_empty() {
+        parts.push("no session tags".to_string());
+    } else {
+        let taken: Vec<String> = attributes
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        parts.push(format!("session tags taken: {}", taken.join(", ")));
+    }
+    if let Some(source) = &attributes.source_identity {
+        parts.push(format!("source identity {source}"));
+    }
+    for note in &attributes.notes {
+        parts.push(format!("tag {:?} left out: {}", note.name, note.reason));
+    }
+    for claim in identity.claims.keys() {
+        if let Some(rule) = tags::reserved_claim_name(claim) {
+            parts.push(format!(
+                "claim {claim:?} not copied into the session: {rule}"
+            ));
+        }
+    }
+    DryRunStep::plain("session-attributes", true, parts.join("; "))
 }
 
 fn public_claims(claims: &SessionClaims) -> Map<String, Value> {

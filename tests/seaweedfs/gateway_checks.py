@@ -183,7 +183,9 @@ def iam_config(idp, signing_key, mode):
                 "type": "oidc",
                 "enabled": True,
                 "config": {"issuer": idp.issuer, "clientId": CLIENT_ID,
-                           "jwksUri": f"{idp.issuer}/jwks", "policyClaim": "s3policies"},
+                           "jwksUri": f"{idp.issuer}/jwks", "policyClaim": "s3policies",
+                           "allowedPrincipalTagKeys": ["team", "env"],
+                           "principalTagClaims": {"unit": "department"}},
             }],
         },
         "policies": [
@@ -191,11 +193,23 @@ def iam_config(idp, signing_key, mode):
             s3_policy("TeamAReadOnly", ["s3:GetObject", "s3:ListBucket"], bucket(BUCKET_A)),
             s3_policy("TeamBReadOnly", ["s3:GetObject", "s3:ListBucket"], bucket(BUCKET_B)),
             s3_policy("Admin", ["s3:*"], ["arn:aws:s3:::*"]),
+            # Attribute-based access: one policy for every team, the bucket named by a tag.
+            s3_policy("TeamBucket", ["s3:*"], bucket("${aws:PrincipalTag/team}")),
+            s3_policy("DeptBucket", ["s3:*"], bucket("${aws:PrincipalTag/dept}")),
+            s3_policy("UnitBucket", ["s3:*"], bucket("${aws:PrincipalTag/unit}")),
+            {"name": "ProdOnly", "document": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{BUCKET_A}/*"],
+                "Condition": {"StringEquals": {"aws:PrincipalTag/env": "prod"}}}]}},
         ],
         "roles": [
             role("Admin", ["Admin"]),
             role("TeamAWriter", ["TeamAReadWrite"]),
             role("TeamAReader", ["TeamAReadOnly"]),
+            role("TeamMember", ["TeamBucket"]),
+            role("DeptMember", ["DeptBucket"]),
+            role("UnitMember", ["UnitBucket"]),
+            role("ProdReader", ["ProdOnly"]),
         ],
     }
 
@@ -517,6 +531,86 @@ def create_buckets(idp, stsd, gateway):
                 time.sleep(0.5)
 
 
+TAGS = "https://aws.amazon.com/tags"
+
+
+def tags_claim(**tags):
+    return {TAGS: {"principal_tags": {k: [v] for k, v in tags.items()},
+                   "transitive_tag_keys": []}}
+
+
+def session_tag_checks(r, v, idp, stsd, gateway):
+    """Principal tags the gateway enforces, and claim names that must not forge them."""
+    member = "arn:aws:iam::role/TeamMember"
+
+    def lists(creds, bucket):
+        try:
+            s3(gateway, creds).list_objects_v2(Bucket=bucket)
+            return True
+        except botocore.exceptions.ClientError as e:
+            if e.response["Error"]["Code"] != "AccessDenied":
+                raise
+            return False
+
+    def each_team_gets_its_own_bucket():
+        for team, other in ((BUCKET_A, BUCKET_B), (BUCKET_B, BUCKET_A)):
+            creds = assume(stsd, member, idp.token(f"user-{team}", **tags_claim(team=team)))
+            assert lists(creds, team), f"{team} cannot list its own bucket"
+            assert not lists(creds, other), f"{team} can list {other}"
+            s3(gateway, creds).put_object(Bucket=team, Key=f"by-{team}", Body=b"t")
+
+    r.check(f"{v}: a ${{aws:PrincipalTag/team}} policy lets each team into its own bucket only",
+            each_team_gets_its_own_bucket)
+
+    def condition_on_a_tag():
+        s3(gateway, assume(stsd, "arn:aws:iam::role/TeamAWriter", idp.token("w"))).put_object(
+            Bucket=BUCKET_A, Key="prod.txt", Body=b"p")
+        prod = s3(gateway, assume(stsd, "arn:aws:iam::role/ProdReader",
+                                  idp.token("p", **tags_claim(env="prod"))))
+        assert prod.get_object(Bucket=BUCKET_A, Key="prod.txt")["Body"].read() == b"p"
+        dev = s3(gateway, assume(stsd, "arn:aws:iam::role/ProdReader",
+                                 idp.token("d", **tags_claim(env="dev"))))
+        refused(lambda: dev.get_object(Bucket=BUCKET_A, Key="prod.txt"))
+
+    r.check(f"{v}: a condition on aws:PrincipalTag/env is enforced", condition_on_a_tag)
+
+    def mapped_claim_is_a_tag():
+        creds = assume(stsd, "arn:aws:iam::role/UnitMember",
+                       idp.token("u", department=BUCKET_B))
+        assert lists(creds, BUCKET_B)
+        assert not lists(creds, BUCKET_A)
+
+    r.check(f"{v}: principalTagClaims turns an ordinary claim into a tag the gateway enforces",
+            mapped_claim_is_a_tag)
+
+    def unlisted_keys_grant_nothing():
+        creds = assume(stsd, "arn:aws:iam::role/DeptMember",
+                       idp.token("x", **tags_claim(dept=BUCKET_B)))
+        assert not lists(creds, BUCKET_B)
+
+    r.check(f"{v}: a tag key outside allowedPrincipalTagKeys grants nothing",
+            unlisted_keys_grant_nothing)
+
+    def forged_claim_names_grant_nothing():
+        # A user who can shape claim names (custom attributes, mappers) tries the names the
+        # gateway interprets: the principal tag itself, and is_admin as string and boolean.
+        for forged in ({"aws:PrincipalTag/team": BUCKET_B},
+                       {"aws:PrincipalTag/team": BUCKET_B, **tags_claim(env="dev")}):
+            creds = assume(stsd, member, idp.token("mallory", **forged))
+            assert not lists(creds, BUCKET_B), f"forged {list(forged)} reached {BUCKET_B}"
+        for is_admin in (True, "true"):
+            creds = assume(stsd, "arn:aws:iam::role/TeamAReader",
+                           idp.token("mallory", is_admin=is_admin))
+            refused(lambda: s3(gateway, creds).put_object(Bucket=BUCKET_A, Key="x", Body=b"x"))
+            assert not lists(creds, BUCKET_B)
+        creds = assume(stsd, member, idp.token("mallory", **{"jwt:team": BUCKET_B,
+                                                              "team": BUCKET_B}))
+        assert not lists(creds, BUCKET_B), "a plain or jwt:-shaped claim acted as a tag"
+
+    r.check(f"{v}: claims named aws:PrincipalTag/*, is_admin or jwt:* grant nothing",
+            forged_claim_names_grant_nothing)
+
+
 def pairing_outcome(idp, stsd, gateway, workdir):
     """What an S3 call with fresh credentials from `stsd` gets at `gateway`: "works" or a code."""
     creds = assume(stsd, "arn:aws:iam::role/TeamAWriter", idp.token("carol"), "pairing")
@@ -593,6 +687,8 @@ def run(args):
                 create_buckets(idp, stsds[expected_mode], gateway)
                 matching_mode_checks(r, f"weed {version} + {expected_mode}", idp,
                                      stsds[expected_mode], gateway, signing_key, workdir)
+                session_tag_checks(r, f"weed {version} + {expected_mode}", idp,
+                                   stsds[expected_mode], gateway)
                 for mode in MODES:
                     outcome = pairing_outcome(idp, stsds[mode], gateway, workdir)
                     table[(version, mode)] = outcome

@@ -111,6 +111,8 @@ pub struct AssumeRoleResponse<'a> {
     audience: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     packed_policy_size: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_identity: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -147,6 +149,7 @@ impl<'a> AssumeRoleResponse<'a> {
             provider: &output.provider,
             audience: &output.audience,
             packed_policy_size: output.packed_policy_size,
+            source_identity: output.source_identity.as_deref(),
         }
     }
 }
@@ -245,6 +248,7 @@ mod tests {
             provider_name: "idp".into(),
             audience: "aud".into(),
             packed_policy_size: None,
+            source_identity: None,
         };
         assert_eq!(
             serde_json::to_string(&AssumeRoleResponse::new(&output)).unwrap(),

@@ -105,6 +105,9 @@ pub fn assume_role_with_web_identity(output: &AssumeRoleOutput, request_id: &str
     if let Some(size) = output.packed_policy_size {
         doc.text("PackedPolicySize", &size.to_string());
     }
+    if let Some(source) = &output.source_identity {
+        doc.text("SourceIdentity", source);
+    }
     doc.close()
         .open("ResponseMetadata")
         .text("RequestId", request_id);
@@ -171,6 +174,10 @@ mod tests {
     use time::macros::datetime;
 
     fn output(packed: Option<u32>) -> AssumeRoleOutput {
+        output_with(packed, None)
+    }
+
+    fn output_with(packed: Option<u32>, source_identity: Option<&str>) -> AssumeRoleOutput {
         AssumeRoleOutput {
             credentials: IssuedCredentials {
                 access_key_id: "ASIAa80cb9b4919860c6".into(),
@@ -187,6 +194,7 @@ mod tests {
             provider_name: "idp".into(),
             audience: "stsd".into(),
             packed_policy_size: packed,
+            source_identity: source_identity.map(str::to_string),
         }
     }
 
@@ -214,6 +222,15 @@ mod tests {
     fn packed_policy_size_only_when_present() {
         let xml = assume_role_with_web_identity(&output(Some(6)), "r");
         assert!(xml.contains("<Audience>stsd</Audience><PackedPolicySize>6</PackedPolicySize></AssumeRoleWithWebIdentityResult>"));
+    }
+
+    #[test]
+    fn source_identity_only_when_present() {
+        let xml = assume_role_with_web_identity(&output_with(Some(6), Some("alice@corp")), "r");
+        assert!(xml.contains(
+            "<PackedPolicySize>6</PackedPolicySize><SourceIdentity>alice@corp</SourceIdentity></AssumeRoleWithWebIdentityResult>"
+        ));
+        assert!(!assume_role_with_web_identity(&output(None), "r").contains("SourceIdentity"));
     }
 
     #[test]
