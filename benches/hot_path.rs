@@ -12,13 +12,16 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 use stsd::api::sts::form::Params;
 use stsd::api::sts::xml;
+use stsd::config::arn::Partition;
 use stsd::config::{OidcSettings, ProviderKind, ProviderSpec};
 use stsd::jwks::KeySet;
 use stsd::policy::{evaluate, federated_identifiers, ContextKeys, EvalRequest, PolicyDocument};
 use stsd::providers::{Jws, JwsAlgorithm, TokenCache, VerifiedIdentity};
 use stsd::service::context::trust_context;
 use stsd::service::tags::SessionAttributes;
-use stsd::service::{AssumeRoleOutput, AssumeRoleRequest, AssumedRoleUser, IssuedCredentials};
+use stsd::service::{
+    AssumeRoleOutput, AssumeRoleRequest, AssumedRoleUser, IssuedCredentials, RoleTarget,
+};
 use stsd::session::{
     derive_credentials, new_session_id, parent_user_id, SecretDerivation, SessionClaims,
     SessionKeys, SigningKey,
@@ -115,7 +118,11 @@ fn policy(c: &mut Criterion) {
     let spec = provider_spec();
     let identity = identity();
     let request = AssumeRoleRequest {
-        role_arn: Some("arn:aws:iam::role/Builder".into()),
+        role: RoleTarget::Named {
+            arn: "arn:aws:iam::role/Builder".into(),
+            partition: Partition::Aws,
+            name: "Builder".into(),
+        },
         role_session_name: "builder-7d9f8c6b5-00001".into(),
         web_identity_token: String::new(),
         duration_seconds: None,

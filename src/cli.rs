@@ -107,10 +107,52 @@ pub fn run(cli: Cli) -> ExitCode {
             healthcheck(url.unwrap_or_else(default_health_url), insecure)
         }
         Command::Version => {
-            println!("{}", version_line());
+            print_stdout(&version_line());
             ExitCode::SUCCESS
         }
     }
+}
+
+/// SeaweedFS's `weed s3` flags that people paste from its pages, with what stsd spells instead.
+const SEAWEEDFS_FLAGS: [(&str, &str); 4] = [
+    ("iam.config", "--config PATH"),
+    ("s3.iam.config", "--config PATH"),
+    ("test.config", "`stsd check-config PATH` (or --test-config)"),
+    ("port", "--listen 0.0.0.0:PORT"),
+];
+
+/// When `args` (without the program name) holds a SeaweedFS flag, the message naming the stsd
+/// flag to use. Clap would otherwise read `-iam.config` as the short flags `-i -a -m …`.
+pub fn seaweedfs_flag_hint<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Option<String> {
+    for arg in args {
+        let arg = arg.as_ref().to_string_lossy();
+        if arg == "--" {
+            return None;
+        }
+        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (flag, None),
+        };
+        if let Some((_, ours)) = SEAWEEDFS_FLAGS.iter().find(|(theirs, _)| *theirs == name) {
+            let ours = match value {
+                Some(v) if !v.is_empty() => ours.replace("PATH", v).replace("PORT", v),
+                _ => (*ours).to_owned(),
+            };
+            return Some(format!(
+                "stsd: -{name} is a SeaweedFS `weed s3` flag; stsd uses {ours}"
+            ));
+        }
+    }
+    None
+}
+
+/// Writes to stdout, ignoring a closed pipe (`stsd check-config iam.json | head -1`).
+fn print_stdout(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 pub fn version_line() -> String {
@@ -148,7 +190,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         return match source {
             ConfigSource::File(path) => check_config(path),
             ConfigSource::Dev => {
-                println!("the embedded development configuration is valid");
+                print_stdout("the embedded development configuration is valid");
                 ExitCode::SUCCESS
             }
         };
@@ -242,6 +284,9 @@ fn load_config(source: ConfigSource<'_>, allow_mock: bool) -> Result<IamConfig, 
     for warning in &loaded.warnings {
         tracing::warn!(%warning, "configuration warning");
     }
+    if !loaded.seaweedfs_keys.is_empty() {
+        tracing::info!(keys = %loaded.seaweedfs_keys.join(", "), "SeaweedFS settings stsd does not use");
+    }
     let mocks = loaded.config.enabled_mock_providers();
     if !mocks.is_empty() && !allow_mock {
         return Err(mocks
@@ -278,7 +323,7 @@ fn check_config(path: &Path) -> ExitCode {
     let result = config::load_file(path);
     let report = config::report(&path.display().to_string(), &result);
     if result.is_ok() {
-        println!("{report}");
+        print_stdout(&report);
         ExitCode::SUCCESS
     } else {
         eprintln!("{report}");
@@ -485,6 +530,29 @@ mod tests {
         let a = load_config(ConfigSource::Dev, true).unwrap();
         let b = load_config(ConfigSource::Dev, true).unwrap();
         assert_ne!(a.sts.signing_key, b.sts.signing_key);
+    }
+
+    #[test]
+    fn seaweedfs_flags_get_a_hint() {
+        let hint = |args: &[&str]| seaweedfs_flag_hint(args);
+        assert_eq!(
+            hint(&["serve", "-iam.config=iam.json"]).unwrap(),
+            "stsd: -iam.config is a SeaweedFS `weed s3` flag; stsd uses --config iam.json"
+        );
+        assert!(hint(&["-s3.iam.config", "x.json"])
+            .unwrap()
+            .contains("--config PATH"));
+        assert!(hint(&["--config", "x.json", "-test.config"])
+            .unwrap()
+            .contains("stsd check-config PATH"));
+        assert!(hint(&["-port=8333"])
+            .unwrap()
+            .contains("--listen 0.0.0.0:8333"));
+        assert_eq!(
+            hint(&["serve", "--config", "iam.json", "--listen", ":1"]),
+            None
+        );
+        assert_eq!(hint(&["--", "-port"]), None);
     }
 
     #[test]

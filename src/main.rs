@@ -5,7 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    stsd::cli::run(stsd::cli::Cli::parse())
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(hint) = stsd::cli::seaweedfs_flag_hint(args.get(1..).unwrap_or_default()) {
+        eprintln!("{hint}");
+        return ExitCode::from(2);
+    }
+    stsd::cli::run(stsd::cli::Cli::parse_from(args))
 }
 
 /// A request allocates a few dozen short-lived buffers, several of 1-3 KB (the token, its

@@ -39,6 +39,9 @@ pub(crate) use problem::join;
 pub struct Loaded {
     pub config: IamConfig,
     pub warnings: Vec<Problem>,
+    /// Paths of SeaweedFS settings stsd does not use (`roleStore`, LDAP keys, …): listed by
+    /// `check-config` as such, not warned about as typos.
+    pub seaweedfs_keys: Vec<String>,
 }
 
 /// Load `iam.json` from disk, substituting `${VAR}` from the process environment; a relative
@@ -100,19 +103,21 @@ pub fn load_with(
     }
     let mut problems = subst::substitute_tree(&mut root, ctx.env);
     schema::strip_nulls(&mut root);
-    let shape = schema::check_shape(&root);
-    problems.extend(shape.errors);
+    let mut shape = schema::check_shape(&root);
+    problems.append(&mut shape.errors);
     if !problems.is_empty() {
         return Err(ConfigErrors {
             problems,
             warnings: shape.warnings,
         });
     }
-    let file = schema::decode(root).map_err(|p| ConfigErrors {
+    let file = schema::decode(root, &mut shape).map_err(|p| ConfigErrors {
         problems: vec![p],
         warnings: shape.warnings.clone(),
     })?;
-    validate::validate(&file, ctx, shape.warnings)
+    let mut loaded = validate::validate(&file, ctx, shape.warnings)?;
+    loaded.seaweedfs_keys = shape.seaweedfs_keys;
+    Ok(loaded)
 }
 
 const DEV_JSON: &str = include_str!("../../config/dev.json");

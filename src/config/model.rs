@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::arn::Partition;
 use crate::policy::{ContextKeys, PolicyDocument};
 use crate::providers::JwsAlgorithm;
 use crate::secret::SecretString;
@@ -147,6 +148,8 @@ pub struct Role {
     pub role_name: String,
     /// The configured ARN, or `arn:aws:iam::role/<roleName>`.
     pub role_arn: String,
+    /// The partition of `role_arn`: answers about this role's sessions use it.
+    pub partition: Partition,
     pub attached_policies: Vec<String>,
     pub trust_policy: PolicyDocument,
     /// The condition keys the trust policy reads; the request context is built for these only.

@@ -71,6 +71,9 @@ fn summary(out: &mut String, source: &str, loaded: &Loaded) {
             s.issuer,
             s.client_ids.join(", "),
         );
+        if let Some(claim) = &s.policy_claim {
+            let _ = write!(out, ", policyClaim {claim}");
+        }
         if let Some(jwks) = &s.jwks_uri {
             let _ = write!(out, ", jwksUri {jwks}");
         }
@@ -97,6 +100,14 @@ fn summary(out: &mut String, source: &str, loaded: &Loaded) {
 
     let names: Vec<&str> = cfg.policies.iter().map(|p| p.name.as_str()).collect();
     let _ = writeln!(out, "policies ({}): {}", names.len(), names.join(", "));
+    if !loaded.seaweedfs_keys.is_empty() {
+        let _ = writeln!(
+            out,
+            "SeaweedFS settings stsd does not use ({}): {}",
+            loaded.seaweedfs_keys.len(),
+            loaded.seaweedfs_keys.join(", ")
+        );
+    }
     warnings(out, &loaded.warnings);
 }
 

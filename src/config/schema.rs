@@ -2,8 +2,10 @@
 //! and the shape check that reports type errors and unknown keys with their paths.
 //!
 //! Decoding is in two steps so that every problem gets a precise path: [`check_shape`] walks the
-//! JSON tree against the key tables below (a type error is a problem, an unknown key a warning),
-//! and only a tree with no type error is decoded into [`IamFile`], which then cannot fail.
+//! JSON tree against the key tables below (a type error is a problem), and only a tree with no
+//! type error is decoded into [`IamFile`]. Which keys are unknown is decided by that decoding
+//! itself (every key the serde structs do not read), so a key added to a struct is known at once;
+//! the tables only add type checks, notes, and the SeaweedFS keys stsd ignores on purpose.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -67,7 +69,7 @@ pub struct ProviderConfig {
     pub scopes: Vec<String>,
     pub claims_mapping: Option<ClaimsMappingEntry>,
     pub role_mapping: Option<RoleMappingEntry>,
-    pub policy_claim: Option<String>,
+    pub policy_claim: Option<PolicyClaimEntry>,
     pub allowed_principal_tag_keys: Vec<String>,
     pub principal_tag_claims: std::collections::BTreeMap<String, String>,
     pub tls_ca_cert: Option<String>,
@@ -79,6 +81,14 @@ pub struct ProviderConfig {
     #[serde(rename = "jwksCacheTTL")]
     pub jwks_cache_ttl: Option<RawDuration>,
     pub http_timeout: Option<RawDuration>,
+}
+
+/// `policyClaim`: a claim name, or `true` for WEKA's default claim `roles` (`false` = off).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PolicyClaimEntry {
+    Enabled(bool),
+    Claim(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +149,8 @@ fn secret_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SecretString>, D::
 enum Shape {
     Str,
     Bool,
+    /// A string or `true`/`false`.
+    StrOrBool,
     StrList,
     /// An object whose values are all strings.
     StrMap,
@@ -204,7 +216,7 @@ const PROVIDER_CONFIG: &[Field] = &[
     f("scopes", Shape::StrList),
     f("claimsMapping", Shape::Object(CLAIMS_MAPPING)),
     f("roleMapping", Shape::Object(ROLE_MAPPING)),
-    f("policyClaim", Shape::Str),
+    f("policyClaim", Shape::StrOrBool),
     f("allowedPrincipalTagKeys", Shape::StrList),
     f("principalTagClaims", Shape::StrMap),
     f("tlsCaCert", Shape::Str),
@@ -269,11 +281,18 @@ const ROLE: &[Field] = &[
     f("description", Shape::Str),
 ];
 
-/// Result of [`check_shape`]: type errors (which stop decoding) and unknown-key warnings.
+/// Result of [`check_shape`]: type errors (which stop decoding), warnings, and what
+/// [`decode`] needs to word its unknown-key warnings.
 #[derive(Debug, Default)]
 pub struct ShapeReport {
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
+    /// Paths of keys SeaweedFS reads and stsd ignores on purpose (filled by [`decode`]).
+    pub seaweedfs_keys: Vec<String>,
+    /// Keys the tables mark as SeaweedFS's (`true`) or as already warned about (`false`).
+    accounted: Vec<(String, bool)>,
+    /// Paths of keys the tables do not know, with a spelling hint when one is close.
+    hints: Vec<(String, String)>,
 }
 
 /// Remove `null` members of objects, so that `"key": null` means the same as an absent key.
@@ -326,6 +345,11 @@ fn check(value: &Value, shape: Shape, path: &str, report: &mut ShapeReport) {
                 mismatch(report, path, "true or false", value);
             }
         }
+        Shape::StrOrBool => {
+            if !(value.is_string() || value.is_boolean()) {
+                mismatch(report, path, "a claim name or true", value);
+            }
+        }
         Shape::StrList => match value {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -370,8 +394,11 @@ fn check(value: &Value, shape: Shape, path: &str, report: &mut ShapeReport) {
             }
             _ => mismatch(report, path, "a list", value),
         },
-        Shape::Ignored => {}
-        Shape::IgnoredWithNote(note) => report.warnings.push(Problem::new(path, note)),
+        Shape::Ignored => report.accounted.push((path.to_owned(), true)),
+        Shape::IgnoredWithNote(note) => {
+            report.warnings.push(Problem::new(path, note));
+            report.accounted.push((path.to_owned(), false));
+        }
     }
 }
 
@@ -384,24 +411,77 @@ fn check_object(value: &Value, fields: &[Field], path: &str, report: &mut ShapeR
         let key_path = join(path, key);
         match fields.iter().find(|fd| fd.name == key) {
             Some(field) => check(item, field.shape, &key_path, report),
+            // Whether it is unknown is for the decoder to say: a serde struct may read a key
+            // these tables do not list.
             None => {
-                let hint = fields
-                    .iter()
-                    .find(|fd| fd.name.eq_ignore_ascii_case(key))
-                    .map(|fd| format!(" (did you mean \"{}\"?)", fd.name))
-                    .unwrap_or_default();
-                report.warnings.push(Problem::new(
-                    key_path,
-                    format!("unknown key; ignored{hint}"),
-                ));
+                if let Some(fd) = fields.iter().find(|fd| looks_like(key, fd.name)) {
+                    report
+                        .hints
+                        .push((key_path, format!(" (did you mean \"{}\"?)", fd.name)));
+                }
             }
         }
     }
 }
 
-/// Decode a tree that passed [`check_shape`].
-pub fn decode(root: Value) -> Result<IamFile, Problem> {
-    serde_json::from_value(root).map_err(|e| Problem::new("", format!("cannot decode: {e}")))
+/// A likely misspelling of `known`: the same letters in another case, or one or two letters
+/// off for names long enough that this is rarely a coincidence.
+fn looks_like(key: &str, known: &str) -> bool {
+    let (a, b) = (key.to_ascii_lowercase(), known.to_ascii_lowercase());
+    a == b || (b.len() >= 8 && edit_distance(a.as_bytes(), b.as_bytes()) <= 2)
+}
+
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Decode a tree that passed [`check_shape`]. Every key the schema did not read is either one of
+/// SeaweedFS's own (`shape.seaweedfs_keys`) or an unknown-key warning in `shape.warnings`.
+pub fn decode(root: Value, shape: &mut ShapeReport) -> Result<IamFile, Problem> {
+    let mut ignored = Vec::new();
+    let file = serde_ignored::deserialize(root, |path| ignored.push(path_text(&path)))
+        .map_err(|e| Problem::new("", format!("cannot decode: {e}")))?;
+    for path in ignored {
+        match shape.accounted.iter().find(|(p, _)| *p == path) {
+            Some((_, true)) => shape.seaweedfs_keys.push(path),
+            Some((_, false)) => {}
+            None => {
+                let hint = shape
+                    .hints
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map_or("", |(_, h)| h.as_str());
+                let message = format!("unknown key; ignored{hint}");
+                shape.warnings.push(Problem::new(path, message));
+            }
+        }
+    }
+    Ok(file)
+}
+
+/// `providers[0].config.clientID`, the path format of every other problem.
+fn path_text(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", path_text(parent)),
+        Path::Map { parent, key } => join(&path_text(parent), key),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => path_text(parent),
+    }
 }
 
 #[cfg(test)]
@@ -419,17 +499,24 @@ mod tests {
             "roleStore": {"anything": 1},
             "extra": true
         });
-        let r = check_shape(&v);
+        let mut r = check_shape(&v);
         assert!(r.errors.is_empty(), "{:?}", r.errors);
-        let w: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
-        assert!(w.contains(&"sts.tokenDurationSeconds: unknown key; ignored".to_string()));
-        assert!(w.contains(
-            &"providers[0].config.clientID: unknown key; ignored (did you mean \"clientId\"?)"
-                .to_string()
-        ));
-        assert!(w.contains(&"roles[0].tags: unknown key; ignored".to_string()));
-        assert!(w.contains(&"extra: unknown key; ignored".to_string()));
-        assert_eq!(w.len(), 4, "{w:?}");
+        decode(v, &mut r).unwrap();
+        let mut w: Vec<String> = r.warnings.iter().map(ToString::to_string).collect();
+        w.sort();
+        assert_eq!(
+            w,
+            [
+                "extra: unknown key; ignored",
+                "providers[0].config.clientID: unknown key; ignored (did you mean \"clientId\"?)",
+                "roles[0].tags: unknown key; ignored",
+                "sts.tokenDurationSeconds: unknown key; ignored",
+            ]
+        );
+        assert_eq!(
+            r.seaweedfs_keys,
+            ["providers[0].config.bindDN", "roleStore"]
+        );
     }
 
     #[test]
@@ -460,8 +547,9 @@ mod tests {
     fn nulls_count_as_absent() {
         let mut v = json!({"sts": {"issuer": null, "providers": null}, "roles": [{"roleName": "R", "description": null}]});
         strip_nulls(&mut v);
-        assert!(check_shape(&v).errors.is_empty());
-        let file = decode(v).unwrap();
+        let mut shape = check_shape(&v);
+        assert!(shape.errors.is_empty());
+        let file = decode(v, &mut shape).unwrap();
         assert!(file.sts.issuer.is_none());
         assert_eq!(file.roles[0].role_name, "R");
     }
@@ -471,7 +559,7 @@ mod tests {
         let v = json!({"sts": {"tokenDuration": "1h", "signingKey": "k"},
             "providers": [{"name": "p", "type": "oidc", "roleMapping": {"rules": [{"claim": "g", "value": "a*", "role": "r"}]},
                            "config": {"jwksCacheTTL": 60, "clientIds": ["a"]}}]});
-        let file = decode(v).unwrap();
+        let file = decode(v, &mut ShapeReport::default()).unwrap();
         assert_eq!(
             file.sts.token_duration,
             Some(RawDuration::Text("1h".into()))

@@ -587,10 +587,37 @@ fn unknown_keys_warn_and_seaweedfs_keys_are_accepted() {
     assert_eq!(
         w,
         vec![
-            "sts.tokenTTL: unknown key; ignored",
             "providers[0].config.jwksCacheTTLSeconds: ignored (SeaweedFS never read it either); use \"jwksCacheTTL\": \"1h\"",
+            "sts.tokenTTL: unknown key; ignored",
             "roles[0].Tags: unknown key; ignored",
             "policy.defaultEffect: ignored: stsd always denies when no trust-policy statement allows",
+        ]
+    );
+    // SeaweedFS's own keys are listed as such, not as typos.
+    assert_eq!(
+        loaded.seaweedfs_keys,
+        [
+            "providers[0].config.redirectUri",
+            "providers[0].config.bindPassword",
+            "roleStore",
+            "oidcProviderStore"
+        ]
+    );
+}
+
+#[test]
+fn misspelt_keys_get_a_suggestion() {
+    let mut v = base();
+    v["sts"]["tokenDuraton"] = json!("1h");
+    v["sts"]["rateLimit"] = json!({"global": {"rps": 1}});
+    v["providers"][0]["config"]["policyclaim"] = json!("roles");
+    let w = warnings(&load(&v).unwrap());
+    assert_eq!(
+        w,
+        vec![
+            "sts.tokenDuraton: unknown key; ignored (did you mean \"tokenDuration\"?)",
+            "sts.rateLimit: unknown key; ignored",
+            "providers[0].config.policyclaim: unknown key; ignored (did you mean \"policyClaim\"?)",
         ]
     );
 }
@@ -1011,4 +1038,64 @@ fn a_repeated_key_is_refused_rather_than_silently_dropped() {
     );
     let valid = base().to_string();
     assert!(load_str(&valid, "iam.json", &|_| None).is_ok());
+}
+
+#[test]
+fn policy_claim_is_a_claim_name_or_true() {
+    let with = |value: serde_json::Value| {
+        let mut v = base();
+        v["providers"][0]["config"]["policyClaim"] = value;
+        v
+    };
+    let claim = |value: serde_json::Value| load(&with(value));
+    let loaded = claim(json!(true)).unwrap();
+    assert_eq!(
+        loaded.config.providers[0].settings.policy_claim.as_deref(),
+        Some("roles")
+    );
+    assert!(
+        warnings(&loaded)
+            .iter()
+            .any(|w| w
+                .starts_with("providers[0].config.policyClaim: true reads the claim \"roles\"")),
+        "{:?}",
+        warnings(&loaded)
+    );
+    let off = claim(json!(false)).unwrap();
+    assert_eq!(off.config.providers[0].settings.policy_claim, None);
+    let named = claim(json!("groups")).unwrap();
+    assert_eq!(
+        named.config.providers[0].settings.policy_claim.as_deref(),
+        Some("groups")
+    );
+    assert!(warnings(&named).is_empty(), "{:?}", warnings(&named));
+    assert_eq!(
+        problem(&with(json!(7))),
+        "providers[0].config.policyClaim: expected a claim name or true, found a number"
+    );
+    assert_eq!(
+        problem(&with(json!(" "))),
+        "providers[0].config.policyClaim: must name a claim (or be true for \"roles\")"
+    );
+}
+
+#[test]
+fn seaweed_partition_role_arns() {
+    let mut v = base();
+    v["roles"][0]["roleArn"] = json!("arn:seaweed:iam::role/R");
+    let c = load(&v).unwrap().config;
+    assert_eq!(c.roles[0].partition, crate::config::arn::Partition::Seaweed);
+    assert_eq!(
+        c.role_by_arn("arn:seaweed:iam::role/R").unwrap().role_name,
+        "R"
+    );
+    assert_eq!(c.role_by_arn("arn:aws:iam::role/R").unwrap().role_name, "R");
+
+    let mut v = base();
+    v["roles"][0]["roleArn"] = json!("arn:aws-cn:iam::role/R");
+    let p = problem(&v);
+    assert!(
+        p.starts_with("roles[0].roleArn: \"arn:aws-cn:iam::role/R\" is not an IAM role ARN"),
+        "{p:?}"
+    );
 }

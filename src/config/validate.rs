@@ -4,14 +4,16 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::arn::{default_role_arn, parse_role_arn};
+use super::arn::{default_role_arn, parse_role_arn, Partition};
 use super::duration::{self, RawDuration};
 use super::model::{
     ClaimsMapping, IamConfig, NamedPolicy, OidcSettings, ProviderKind, ProviderSpec, Role,
     RoleMapping, RoleMappingRule, StsSettings,
 };
 use super::problem::{join, nest, ConfigErrors, Problem};
-use super::schema::{IamFile, PolicyEntry, ProviderEntry, RoleEntry, RoleMappingEntry};
+use super::schema::{
+    IamFile, PolicyClaimEntry, PolicyEntry, ProviderEntry, RoleEntry, RoleMappingEntry,
+};
 use super::subst::EnvLookup;
 use super::Loaded;
 use crate::policy::PolicyDocument;
@@ -33,6 +35,11 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 pub const ROLE_MAX_SESSION_RANGE: (u64, u64) = (3600, 43200);
 
 /// In-cluster defaults of a `kubernetes` provider (DESIGN.md §4).
+/// The claim `"policyClaim": true` reads: WEKA's default roles claim.
+pub const DEFAULT_POLICY_CLAIM: &str = "roles";
+/// What an OIDC discovery URL ends with; the issuer is what comes before it.
+const DISCOVERY_SUFFIX: &str = "/.well-known/openid-configuration";
+
 pub const K8S_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 pub const K8S_JWKS_URI: &str = "https://kubernetes.default.svc/openid/v1/jwks";
 pub const K8S_CA_CERT: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
@@ -133,6 +140,7 @@ pub fn validate(
                 roles,
             },
             warnings: c.warnings,
+            seaweedfs_keys: Vec::new(),
         }),
         _ => Err(ConfigErrors {
             problems: c.problems,
@@ -526,6 +534,16 @@ fn provider(c: &mut Collector, path: &str, entry: &ProviderEntry) -> Option<Prov
     } else if cfg.issuer.as_deref() == Some("") {
         c.err(join(&cfg_path, "issuer"), "must not be empty");
     }
+    // WEKA and most IdP consoles hand out the discovery URL; a token's `iss` never ends so.
+    if let Some(base) = issuer.trim_end_matches('/').strip_suffix(DISCOVERY_SUFFIX) {
+        c.err(
+            join(&cfg_path, "issuer"),
+            format!(
+                "this is the discovery URL, not the issuer: write \"issuer\": \"{base}\" \
+                 (stsd fetches {base}{DISCOVERY_SUFFIX} itself)"
+            ),
+        );
+    }
 
     let mut client_ids = Vec::new();
     if let Some(id) = &cfg.client_id {
@@ -624,6 +642,27 @@ fn provider(c: &mut Collector, path: &str, entry: &ProviderEntry) -> Option<Prov
             roles_claim: m.roles_claim.clone(),
         })
         .unwrap_or_default();
+    let policy_claim = match &cfg.policy_claim {
+        None | Some(PolicyClaimEntry::Enabled(false)) => None,
+        Some(PolicyClaimEntry::Enabled(true)) => {
+            c.warn(
+                join(&cfg_path, "policyClaim"),
+                format!(
+                    "true reads the claim \"{DEFAULT_POLICY_CLAIM}\"; SeaweedFS reads policyClaim \
+                     as a claim name only, so write \"{DEFAULT_POLICY_CLAIM}\" in a file its gateways share"
+                ),
+            );
+            Some(DEFAULT_POLICY_CLAIM.to_owned())
+        }
+        Some(PolicyClaimEntry::Claim(name)) if name.trim().is_empty() => {
+            c.err(
+                join(&cfg_path, "policyClaim"),
+                "must name a claim (or be true for \"roles\")",
+            );
+            None
+        }
+        Some(PolicyClaimEntry::Claim(name)) => Some(name.clone()),
+    };
     if kind == ProviderKind::Mock && enabled {
         c.warn(
             path,
@@ -647,7 +686,7 @@ fn provider(c: &mut Collector, path: &str, entry: &ProviderEntry) -> Option<Prov
             scopes: cfg.scopes.clone(),
             claims_mapping,
             role_mapping,
-            policy_claim: cfg.policy_claim.clone(),
+            policy_claim,
             allowed_principal_tag_keys: cfg.allowed_principal_tag_keys.clone(),
             principal_tag_claims: cfg
                 .principal_tag_claims
@@ -749,13 +788,14 @@ fn roles(c: &mut Collector, entries: &[RoleEntry], policies: &[PolicyEntry]) -> 
             .role_arn
             .clone()
             .unwrap_or_else(|| default_role_arn(&r.role_name));
+        let partition = parse_role_arn(&role_arn).map_or(Partition::Aws, |p| p.partition);
         if r.role_arn.is_some() {
             let arn_path = join(&path, "roleArn");
             match parse_role_arn(&role_arn) {
                 None => c.err(
                     arn_path,
                     format!(
-                        "{role_arn:?} is not an IAM role ARN (arn:aws:iam::[ACCOUNT:]role/NAME)"
+                        "{role_arn:?} is not an IAM role ARN (arn:aws:iam::[ACCOUNT:]role/NAME or arn:seaweed:iam::[ACCOUNT:]role/NAME)"
                     ),
                 ),
                 Some(parsed) if parsed.name.contains('/') => c.err(
@@ -834,6 +874,7 @@ fn roles(c: &mut Collector, entries: &[RoleEntry], policies: &[PolicyEntry]) -> 
             out.push(Role {
                 role_name: r.role_name.clone(),
                 role_arn,
+                partition,
                 attached_policies: r.attached_policies.clone(),
                 trust_keys: trust_policy.context_keys(),
                 trust_policy,

@@ -3,13 +3,11 @@
 
 use time::OffsetDateTime;
 
+use crate::config::arn::parse_role_arn;
 use crate::session::SessionTokenError;
 use crate::sigv4::{self, SigV4Error, SignedRequest};
 
 use super::{ServiceError, StsService};
-
-/// Returned when `sts.accountId` is not configured (SeaweedFS's default).
-const DEFAULT_ACCOUNT: &str = "000000000000";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallerIdentity {
@@ -51,15 +49,19 @@ impl StsService {
             .verify_with_body(request, derived.secret_access_key.expose(), now)
             .map_err(sigv4_error)?;
         let role_name = role_name_of(&claims.principal).unwrap_or_default();
+        // Answer in the partition the role is configured with, as AssumeRoleWithWebIdentity did.
+        let partition = rt
+            .config
+            .role_by_arn(&claims.role)
+            .map(|r| r.partition)
+            .or_else(|| parse_role_arn(&claims.role).map(|a| a.partition))
+            .unwrap_or_default();
         Ok(CallerIdentity {
             user_id: format!("{role_name}:{}", claims.snam),
-            arn: claims.principal,
-            account: rt
-                .config
-                .sts
-                .account_id
-                .clone()
-                .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string()),
+            // The account the ARN names, so the two always agree: empty when `sts.accountId`
+            // was unset at minting, as the ARN then has no account either.
+            account: account_of(&claims.principal).to_owned(),
+            arn: partition.apply(&claims.principal),
         })
     }
 }
@@ -89,6 +91,14 @@ fn sigv4_error(e: SigV4Error) -> ServiceError {
     }
 }
 
+/// `arn:aws:sts::[acct:]assumed-role/<Role>/<Session>` → `acct` (empty without one).
+fn account_of(principal: &str) -> &str {
+    principal
+        .strip_prefix("arn:aws:sts::")
+        .and_then(|rest| rest.split_once(':'))
+        .map_or("", |(account, _)| account)
+}
+
 /// `arn:aws:sts::[acct:]assumed-role/<Role>/<Session>` → `<Role>`.
 fn role_name_of(principal: &str) -> Option<&str> {
     let (_, rest) = principal.split_once(":assumed-role/")?;
@@ -110,5 +120,14 @@ mod tests {
             Some("R")
         );
         assert_eq!(role_name_of("arn:aws:iam::user/x"), None);
+    }
+
+    #[test]
+    fn account_comes_from_the_assumed_role_arn() {
+        assert_eq!(account_of("arn:aws:sts::assumed-role/Reader/s"), "");
+        assert_eq!(
+            account_of("arn:aws:sts::123456789012:assumed-role/R/s"),
+            "123456789012"
+        );
     }
 }

@@ -315,7 +315,11 @@ mod tests {
 
     fn request() -> AssumeRoleRequest {
         AssumeRoleRequest {
-            role_arn: Some("arn:aws:iam::role/R".into()),
+            role: crate::service::RoleTarget::Named {
+                arn: "arn:aws:iam::role/R".into(),
+                partition: crate::config::arn::Partition::Aws,
+                name: "R".into(),
+            },
             role_session_name: "builder-1".into(),
             web_identity_token: String::new(),
             duration_seconds: Some(900),

@@ -4,6 +4,7 @@
 pub mod caller;
 pub mod context;
 pub mod error;
+mod grant;
 pub mod operator;
 pub mod params;
 pub mod sessions;
@@ -16,22 +17,18 @@ use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
 use crate::config::{IamConfig, ProviderSpec, Role};
-use crate::policy::{self, Decision, EvalRequest, Evaluation, PolicyDocument};
+use crate::policy::PolicyDocument;
 use crate::providers::{ProviderError, Registry, VerifiedIdentity};
 use crate::secret::SecretString;
 use crate::session::{self, SessionClaims, SessionKeys};
 
 use sessions::SessionCounter;
 
+pub use crate::config::arn::CLAIM_BASED_ROLE_ARN as CLAIM_MODE_ROLE_ARN;
 pub use error::ServiceError;
-pub use params::{AssumeRoleRequest, RawAssumeRoleParams};
+pub use params::{AssumeRoleRequest, RawAssumeRoleParams, RoleTarget};
 
-/// The role ARN SeaweedFS reserves for claim-based policy mode (seaweedfs-sts.md §8.3).
-pub const CLAIM_MODE_ROLE_ARN: &str = "arn:aws:iam:::role/sts-claim-based";
-const CLAIM_MODE_ROLE_NAME: &str = "sts-claim-based";
-const WEB_IDENTITY_ACTION: &str = "sts:AssumeRoleWithWebIdentity";
-const TAG_SESSION_ACTION: &str = "sts:TagSession";
-const SET_SOURCE_IDENTITY_ACTION: &str = "sts:SetSourceIdentity";
+use grant::{Grant, Trail};
 /// Session policies larger than this (after normalisation) do not fit (AWS's packed limit).
 const MAX_PACKED_POLICY_BYTES: usize = 2048;
 
@@ -145,10 +142,7 @@ impl StsService {
         now: OffsetDateTime,
     ) -> Result<AssumeRoleOutput, ServiceError> {
         let rt = self.runtime.load_full();
-        let claim_mode = is_claim_mode(request.role_arn.as_deref());
-        if claim_mode && !rt.config.providers.iter().any(has_policy_claim) {
-            return Err(missing_role_arn());
-        }
+        grant::precheck(&rt.config, &request, &mut Trail::off())?;
         let session_policy = request
             .policy
             .as_deref()
@@ -161,28 +155,20 @@ impl StsService {
             .await?;
         let spec = rt
             .config
-            .providers
-            .iter()
-            .find(|p| p.name == identity.provider)
+            .provider_by_name(&identity.provider)
             .ok_or_else(|| ServiceError::Internal {
                 detail: format!("verified by unknown provider {}", identity.provider),
             })?;
         let attributes = tags::session_attributes(&spec.settings, &identity.claims)?;
-
-        let grant = if claim_mode {
-            claim_mode_grant(spec, &identity, request.role_arn.as_deref())?
-        } else {
-            let arn = request.role_arn.as_deref().unwrap_or_default();
-            role_grant(
-                &rt.config,
-                spec,
-                &identity,
-                &attributes,
-                &request,
-                arn,
-                now.unix_timestamp(),
-            )?
-        };
+        let grant = grant::resolve(
+            &rt.config,
+            spec,
+            &identity,
+            &attributes,
+            &request,
+            now.unix_timestamp(),
+            &mut Trail::off(),
+        )?;
 
         let duration = session_duration(&rt.config, grant.role, request.duration_seconds);
         let issued = mint(
@@ -210,175 +196,6 @@ impl StsService {
             packed_policy_size: session_policy.map(|p| p.packed_size),
             source_identity: attributes.source_identity,
         })
-    }
-}
-
-fn is_claim_mode(role_arn: Option<&str>) -> bool {
-    matches!(role_arn, None | Some("") | Some(CLAIM_MODE_ROLE_ARN))
-}
-
-fn has_policy_claim(spec: &ProviderSpec) -> bool {
-    spec.enabled && spec.settings.policy_claim.is_some()
-}
-
-fn missing_role_arn() -> ServiceError {
-    ServiceError::MissingParameter {
-        message: "The request must contain the parameter RoleArn".into(),
-    }
-}
-
-/// What the caller is granted: a configured role, or claim-based policies.
-struct Grant<'a> {
-    role: Option<&'a Role>,
-    /// The RoleArn exactly as supplied (SeaweedFS copies it verbatim into `role`).
-    role_arn: String,
-    role_name: String,
-    policies: Option<Vec<String>>,
-}
-
-fn claim_mode_grant<'a>(
-    spec: &ProviderSpec,
-    identity: &VerifiedIdentity,
-    requested: Option<&str>,
-) -> Result<Grant<'a>, ServiceError> {
-    let Some(claim) = spec.settings.policy_claim.as_deref() else {
-        return Err(missing_role_arn());
-    };
-    let policies = context::policy_names(identity.claims.get(claim));
-    if policies.is_empty() {
-        return Err(ServiceError::AccessDenied {
-            message: format!(
-                "claim-based policy mode requires the identity provider to emit policies in the '{claim}' claim"
-            ),
-        });
-    }
-    Ok(Grant {
-        role: None,
-        role_arn: requested.unwrap_or(CLAIM_MODE_ROLE_ARN).to_string(),
-        role_name: CLAIM_MODE_ROLE_NAME.to_string(),
-        policies: Some(policies),
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn role_grant<'a>(
-    config: &'a IamConfig,
-    spec: &ProviderSpec,
-    identity: &VerifiedIdentity,
-    attributes: &tags::SessionAttributes,
-    request: &AssumeRoleRequest,
-    arn: &str,
-    now: i64,
-) -> Result<Grant<'a>, ServiceError> {
-    let role = find_role(config, arn)?;
-    let evaluation = evaluate_trust(
-        config,
-        spec,
-        identity,
-        attributes,
-        request,
-        role,
-        WEB_IDENTITY_ACTION,
-        now,
-    );
-    trust_verdict(&evaluation, role)?;
-    for action in gated_actions(role, attributes) {
-        let evaluation = evaluate_trust(
-            config, spec, identity, attributes, request, role, action, now,
-        );
-        if !evaluation.is_allowed() {
-            return Err(ServiceError::AccessDenied {
-                message: format!(
-                    "Not authorized to perform {action}: the trust policy of role {} names \
-                     {action} and does not allow it for this token",
-                    role.role_name
-                ),
-            });
-        }
-    }
-    Ok(Grant {
-        role: Some(role),
-        role_arn: arn.to_string(),
-        role_name: role.role_name.clone(),
-        policies: None,
-    })
-}
-
-fn find_role<'a>(config: &'a IamConfig, arn: &str) -> Result<&'a Role, ServiceError> {
-    config.role_by_arn(arn).ok_or_else(|| {
-        tracing::debug!("AccessDenied: no role matches the RoleArn");
-        not_authorized()
-    })
-}
-
-/// The one AccessDenied message of AssumeRoleWithWebIdentity, as AWS words it. A missing role, an
-/// explicit Deny and a missing Allow all answer with it, so that callers cannot tell existing
-/// roles from missing ones; the operator's dry run says which.
-fn not_authorized() -> ServiceError {
-    ServiceError::AccessDenied {
-        message: "Not authorized to perform sts:AssumeRoleWithWebIdentity".into(),
-    }
-}
-
-/// The AWS permissions a token's tags and source identity need: only where the role's trust
-/// policy names them (AWS-style); otherwise tags are governed by `allowedPrincipalTagKeys` and
-/// conditions on `aws:RequestTag/…` alone, which SeaweedFS gateways also accept.
-fn gated_actions(role: &Role, attributes: &tags::SessionAttributes) -> Vec<&'static str> {
-    let mut actions = Vec::new();
-    if !attributes.tags.is_empty() && role.trust_policy.may_allow_action(TAG_SESSION_ACTION) {
-        actions.push(TAG_SESSION_ACTION);
-    }
-    if attributes.source_identity.is_some()
-        && role
-            .trust_policy
-            .may_allow_action(SET_SOURCE_IDENTITY_ACTION)
-    {
-        actions.push(SET_SOURCE_IDENTITY_ACTION);
-    }
-    actions
-}
-
-/// The role's trust policy applied to this token and request, for `action`.
-#[allow(clippy::too_many_arguments)]
-fn evaluate_trust(
-    config: &IamConfig,
-    spec: &ProviderSpec,
-    identity: &VerifiedIdentity,
-    attributes: &tags::SessionAttributes,
-    request: &AssumeRoleRequest,
-    role: &Role,
-    action: &str,
-    now: i64,
-) -> Evaluation {
-    let ctx = context::trust_context(spec, identity, attributes, request, now, &role.trust_keys);
-    let federated = policy::federated_identifiers(
-        &spec.name,
-        &spec.settings.issuer,
-        config.sts.account_id.as_deref(),
-    );
-    policy::evaluate(
-        &role.trust_policy,
-        &EvalRequest {
-            action,
-            federated: &federated,
-            context: &ctx,
-        },
-    )
-}
-
-/// Deny wins over Allow; no matching Allow is a denial too. Both answer with the message of an
-/// unknown role (see [`not_authorized`]); the reason goes to the debug log, never the token.
-fn trust_verdict(evaluation: &Evaluation, role: &Role) -> Result<(), ServiceError> {
-    match evaluation.decision {
-        Decision::Allow { .. } => Ok(()),
-        Decision::ExplicitDeny { statement } => {
-            tracing::debug!(role = %role.role_name, statement, "AccessDenied: explicit Deny in the trust policy");
-            Err(not_authorized())
-        }
-        Decision::ImplicitDeny => {
-            tracing::debug!(role = %role.role_name, "AccessDenied: no trust policy statement allows the token");
-            Err(not_authorized())
-        }
     }
 }
 
@@ -507,6 +324,7 @@ fn mint(
         .as_deref()
         .map(|a| format!("{a}:"))
         .unwrap_or_default();
+    // The token always carries the `aws` partition: that is what SeaweedFS gateways parse.
     let principal = format!(
         "arn:aws:sts::{account}assumed-role/{}/{session_name}",
         grant.role_name
@@ -543,7 +361,7 @@ fn mint(
             expiration,
         },
         user: AssumedRoleUser {
-            arn: principal,
+            arn: grant.partition.apply(&principal),
             assumed_role_id: format!("{}:{session_name}", grant.role_name),
         },
     })

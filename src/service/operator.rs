@@ -5,14 +5,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::policy::{Decision, StatementTrace};
+use crate::policy::StatementTrace;
 use crate::providers::StepReport;
 use crate::session::{self, SessionClaims};
 
-use super::{
-    error::ServiceError, evaluate_trust, find_role, gated_actions, is_claim_mode, tags,
-    trust_verdict, AssumeRoleRequest, StsService, WEB_IDENTITY_ACTION,
-};
+use super::grant::{self, Trail};
+use super::{error::ServiceError, tags, AssumeRoleRequest, StsService};
 
 /// The verdict on a session token. `reason` is one of the stable strings of
 /// `SessionTokenError::reason` when `valid` is false.
@@ -70,6 +68,9 @@ pub struct DryRun {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<&'static str>,
     pub steps: Vec<DryRunStep>,
+    /// What the real call logs as a warning (policy-claim values naming no policy).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl StsService {
@@ -128,22 +129,28 @@ impl StsService {
         }
     }
 
-    /// Runs every check of AssumeRoleWithWebIdentity in order and reports each one, stopping
-    /// at the first failure, without minting anything.
+    /// Runs every check of AssumeRoleWithWebIdentity in order, through the same role resolution
+    /// as the real call, and reports each one, stopping at the first failure, without minting.
     pub async fn explain(&self, request: &AssumeRoleRequest, now: OffsetDateTime) -> DryRun {
         let rt = self.runtime();
+        let mut trail = Trail::on();
+        if let Err(e) = grant::precheck(&rt.config, request, &mut trail) {
+            return DryRun::failed(trail, &e);
+        }
         let (verified, token_steps) = rt
             .registry
             .verify_explained(&request.web_identity_token, now.unix_timestamp())
             .await;
-        let mut steps: Vec<DryRunStep> = token_steps.into_iter().map(DryRunStep::from).collect();
+        for step in token_steps {
+            trail.push(DryRunStep::from(step));
+        }
         let identity = match verified {
             Ok(identity) => identity,
-            Err(e) => return DryRun::failed(steps, &ServiceError::from(e)),
+            Err(e) => return DryRun::failed(trail, &ServiceError::from(e)),
         };
         let Some(spec) = rt.config.provider_by_name(&identity.provider) else {
             return DryRun::failed(
-                steps,
+                trail,
                 &ServiceError::Internal {
                     detail: String::new(),
                 },
@@ -152,118 +159,52 @@ impl StsService {
         let attributes = match tags::session_attributes(&spec.settings, &identity.claims) {
             Ok(attributes) => attributes,
             Err(e) => {
-                steps.push(DryRunStep::plain(
+                trail.push(DryRunStep::plain(
                     "session-attributes",
                     false,
                     e.to_string(),
                 ));
-                return DryRun::failed(steps, &e);
+                return DryRun::failed(trail, &e);
             }
         };
-        steps.push(attributes_step(&identity, &attributes));
-        let Some(arn) = request
-            .role_arn
-            .as_deref()
-            .filter(|a| !is_claim_mode(Some(a)))
-        else {
-            steps.push(DryRunStep::plain(
-                "role",
-                false,
-                "no RoleArn given: claim-based policy mode is not explained by the dry run".into(),
-            ));
-            return DryRun::failed(steps, &super::missing_role_arn());
-        };
-        let role = match find_role(&rt.config, arn) {
-            Ok(role) => role,
-            Err(e) => {
-                steps.push(DryRunStep::plain(
-                    "role",
-                    false,
-                    format!("no role matches {arn}"),
-                ));
-                return DryRun::failed(steps, &e);
-            }
-        };
-        steps.push(DryRunStep::plain(
-            "role",
-            true,
-            format!("role {}", role.role_name),
-        ));
-        let evaluation = evaluate_trust(
+        trail.push(attributes_step(&identity, &attributes));
+        match grant::resolve(
             &rt.config,
             spec,
             &identity,
             &attributes,
             request,
-            role,
-            WEB_IDENTITY_ACTION,
             now.unix_timestamp(),
-        );
-        let detail = match evaluation.decision {
-            Decision::Allow { statement } => format!("allowed by statement {statement}"),
-            Decision::ExplicitDeny { statement } => format!("denied by statement {statement}"),
-            Decision::ImplicitDeny => "no statement allows this token".to_string(),
-        };
-        let verdict = trust_verdict(&evaluation, role);
-        steps.push(DryRunStep {
-            step: "trust-policy",
-            ok: verdict.is_ok(),
-            detail,
-            statements: evaluation.statements,
-        });
-        if let Err(e) = verdict {
-            return DryRun::failed(steps, &e);
-        }
-        for action in gated_actions(role, &attributes) {
-            let evaluation = evaluate_trust(
-                &rt.config,
-                spec,
-                &identity,
-                &attributes,
-                request,
-                role,
-                action,
-                now.unix_timestamp(),
-            );
-            let ok = evaluation.is_allowed();
-            steps.push(DryRunStep {
-                step: "trust-policy-tags",
-                ok,
-                detail: format!(
-                    "the trust policy names {action}: {}",
-                    if ok { "allowed" } else { "not allowed" }
-                ),
-                statements: evaluation.statements,
-            });
-            if !ok {
-                return DryRun::failed(
+            &mut trail,
+        ) {
+            Ok(_) => {
+                let (steps, warnings) = trail.into_parts();
+                DryRun {
+                    allowed: true,
+                    code: None,
                     steps,
-                    &ServiceError::AccessDenied {
-                        message: String::new(),
-                    },
-                );
+                    warnings,
+                }
             }
-        }
-        DryRun {
-            allowed: true,
-            code: None,
-            steps,
+            Err(e) => DryRun::failed(trail, &e),
         }
     }
 }
 
 impl DryRun {
-    fn failed(steps: Vec<DryRunStep>, error: &ServiceError) -> Self {
+    fn failed(trail: Trail, error: &ServiceError) -> Self {
+        let (steps, warnings) = trail.into_parts();
         Self {
             allowed: false,
             code: Some(error.aws_code()),
             steps,
+            warnings,
         }
     }
 }
 
 impl DryRunStep {
-    fn plain(step: &'static str, ok: bool, detail: String) -> Self {
+    pub(super) fn plain(step: &'static str, ok: bool, detail: String) -> Self {
         Self {
             step,
             ok,

@@ -2,6 +2,7 @@
 //! (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html).
 
 use super::ServiceError;
+use crate::config::arn::{self, Partition, CLAIM_BASED_ROLE_ARN};
 
 /// Parameters as they arrive (query API or JSON twin), before validation.
 #[derive(Debug, Default, Clone)]
@@ -13,10 +14,48 @@ pub struct RawAssumeRoleParams {
     pub policy: Option<String>,
 }
 
+/// What `RoleArn` asks for, parsed once by the one role-ARN parser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleTarget {
+    /// An empty or absent `RoleArn`, or `arn:aws:iam:::role/sts-claim-based` (either partition):
+    /// the policies come from the provider's `policyClaim` (seaweedfs-sts.md §8.3).
+    ClaimBased {
+        /// The ARN as sent, or the sentinel when none was.
+        arn: String,
+        partition: Partition,
+    },
+    /// A role by name: a configured role, or a value of the token's policy claim naming a policy.
+    Named {
+        arn: String,
+        partition: Partition,
+        name: String,
+    },
+}
+
+impl RoleTarget {
+    /// The ARN as the caller sent it (the sentinel for an empty one).
+    pub fn arn(&self) -> &str {
+        match self {
+            Self::ClaimBased { arn, .. } | Self::Named { arn, .. } => arn,
+        }
+    }
+
+    pub fn is_claim_based(&self) -> bool {
+        matches!(self, Self::ClaimBased { .. })
+    }
+
+    fn claim_based_default() -> Self {
+        Self::ClaimBased {
+            arn: CLAIM_BASED_ROLE_ARN.to_owned(),
+            partition: Partition::Aws,
+        }
+    }
+}
+
 /// A request whose parameters passed validation (DESIGN.md §6.1).
 #[derive(Debug, Clone)]
 pub struct AssumeRoleRequest {
-    pub role_arn: Option<String>,
+    pub role: RoleTarget,
     pub role_session_name: String,
     pub web_identity_token: String,
     pub duration_seconds: Option<u32>,
@@ -116,17 +155,32 @@ impl AssumeRoleRequest {
             });
         }
 
-        if let Some(arn) = &role_arn {
-            if !is_iam_role_arn(arn) {
-                return Err(ServiceError::InvalidParameterValue {
-                    message: "RoleArn must be an IAM role ARN of the form arn:aws:iam::[account:]role/<name>"
-                        .to_owned(),
-                });
+        let role = match role_arn {
+            None => RoleTarget::claim_based_default(),
+            Some(text) => {
+                let Some(parsed) = arn::parse_role_arn(&text) else {
+                    return Err(ServiceError::InvalidParameterValue {
+                        message: "RoleArn must be an IAM role ARN of the form arn:aws:iam::[account:]role/<name> (or arn:seaweed:iam::…)"
+                            .to_owned(),
+                    });
+                };
+                if parsed.is_claim_based() {
+                    RoleTarget::ClaimBased {
+                        partition: parsed.partition,
+                        arn: text,
+                    }
+                } else {
+                    RoleTarget::Named {
+                        partition: parsed.partition,
+                        name: parsed.name.to_owned(),
+                        arn: text,
+                    }
+                }
             }
-        }
+        };
 
         Ok(Self {
-            role_arn,
+            role,
             role_session_name: session_name,
             web_identity_token: token,
             duration_seconds,
@@ -178,35 +232,6 @@ fn is_policy_char(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{FF}')
 }
 
-/// `arn:aws:iam::[account:]role/<name>`, the forms SeaweedFS accepts (`seaweedfs-sts.md` §9): the
-/// legacy account-less `arn:aws:iam::role/X`, the empty-account `arn:aws:iam:::role/X`, and
-/// `arn:aws:iam::123456789012:role/path/X`.
-fn is_iam_role_arn(arn: &str) -> bool {
-    let Some(rest) = arn.strip_prefix("arn:aws:iam::") else {
-        return false;
-    };
-    let resource = match rest.split_once(':') {
-        Some((account, resource)) => {
-            if !account
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
-                return false;
-            }
-            resource
-        }
-        None => rest,
-    };
-    match resource.strip_prefix("role/") {
-        Some(name) => {
-            !name.is_empty()
-                && !name.ends_with('/')
-                && name.chars().all(|c| !c.is_whitespace() && !c.is_control())
-        }
-        None => false,
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -235,7 +260,14 @@ mod tests {
         r.duration_seconds = Some("3600".into());
         r.policy = Some(r#"{"Version":"2012-10-17","Statement":[]}"#.into());
         let req = AssumeRoleRequest::validate(r).unwrap();
-        assert_eq!(req.role_arn.as_deref(), Some("arn:aws:iam::role/DevRole"));
+        assert_eq!(
+            req.role,
+            RoleTarget::Named {
+                arn: "arn:aws:iam::role/DevRole".into(),
+                partition: Partition::Aws,
+                name: "DevRole".into()
+            }
+        );
         assert_eq!(req.role_session_name, "session-1");
         assert_eq!(req.duration_seconds, Some(3600));
         assert!(req.policy.is_some());
@@ -368,10 +400,16 @@ mod tests {
     fn role_arn_is_optional_and_empty_means_absent() {
         let mut r = raw();
         r.role_arn = None;
-        assert_eq!(AssumeRoleRequest::validate(r).unwrap().role_arn, None);
+        assert_eq!(
+            AssumeRoleRequest::validate(r).unwrap().role,
+            RoleTarget::claim_based_default()
+        );
         let mut r = raw();
         r.role_arn = Some(String::new());
-        assert_eq!(AssumeRoleRequest::validate(r).unwrap().role_arn, None);
+        assert_eq!(
+            AssumeRoleRequest::validate(r).unwrap().role,
+            RoleTarget::claim_based_default()
+        );
     }
 
     #[test]
@@ -388,13 +426,25 @@ mod tests {
     fn role_arn_shapes() {
         for good in [
             "arn:aws:iam::role/DevRole",
-            "arn:aws:iam:::role/sts-claim-based",
             "arn:aws:iam::123456789012:role/S3Reader",
             "arn:aws:iam::123456789012:role/path/to/Role",
+            "arn:seaweed:iam::role/S3AdminRole",
         ] {
             let mut r = raw();
             r.role_arn = Some(good.into());
-            assert!(AssumeRoleRequest::validate(r).is_ok(), "{good}");
+            let req = AssumeRoleRequest::validate(r).unwrap();
+            assert_eq!(req.role.arn(), good);
+        }
+        for sentinel in [
+            "arn:aws:iam:::role/sts-claim-based",
+            "arn:seaweed:iam:::role/sts-claim-based",
+        ] {
+            let mut r = raw();
+            r.role_arn = Some(sentinel.into());
+            assert!(AssumeRoleRequest::validate(r)
+                .unwrap()
+                .role
+                .is_claim_based());
         }
         for bad in [
             "arn:aws:iam::123456789012:user/alice",

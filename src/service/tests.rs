@@ -298,31 +298,205 @@ async fn missing_role_arn_needs_a_policy_claim_provider() {
     );
 }
 
-#[tokio::test]
-async fn claim_mode_uses_the_policy_claim() {
-    // The mock token carries `groups`; use it as the policy claim.
-    let svc = service_with(|f| f["providers"][0]["config"]["policyClaim"] = json!("groups"));
-    let out = assume(&svc, request(None)).await.unwrap();
-    assert_eq!(
-        out.assumed_role_user.arn,
-        "arn:aws:sts::assumed-role/sts-claim-based/alice-session"
-    );
-    let claims = svc
-        .runtime()
+/// A policy named `name` that allows reading everything.
+fn read_policy(name: &str) -> serde_json::Value {
+    json!({"name": name, "document": {"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}})
+}
+
+/// The mock token carries `groups: [developers, users]`; use it as the policy claim, with a
+/// policy named `developers` and none named `users`.
+fn weka_service(policy_claim: serde_json::Value) -> StsService {
+    service_with(|f| {
+        f["providers"][0]["config"]["policyClaim"] = policy_claim;
+        f["policies"]
+            .as_array_mut()
+            .unwrap()
+            .push(read_policy("developers"));
+    })
+}
+
+fn session_claims(svc: &StsService, out: &AssumeRoleOutput) -> SessionClaims {
+    svc.runtime()
         .keys
         .verify(&out.credentials.session_token, NOW.unix_timestamp())
-        .unwrap();
-    assert_eq!(
-        claims.pol,
-        Some(vec!["developers".to_string(), "users".to_string()])
-    );
-    assert_eq!(claims.role, CLAIM_MODE_ROLE_ARN);
+        .unwrap()
+}
+
+#[tokio::test]
+async fn claim_mode_grants_the_claim_values_that_name_policies() {
+    let svc = weka_service(json!("groups"));
+    for arn in [None, Some(CLAIM_MODE_ROLE_ARN)] {
+        let out = assume(&svc, request(arn)).await.unwrap();
+        assert_eq!(
+            out.assumed_role_user.arn,
+            "arn:aws:sts::assumed-role/sts-claim-based/alice-session"
+        );
+        let claims = session_claims(&svc, &out);
+        // `users` names no policy: ignored (with a warning), never granted.
+        assert_eq!(claims.pol, Some(vec!["developers".to_string()]));
+        assert_eq!(claims.role, CLAIM_MODE_ROLE_ARN);
+    }
 
     let svc = service_with(|f| f["providers"][0]["config"]["policyClaim"] = json!("no_such_claim"));
     let err = assume(&svc, request(Some(CLAIM_MODE_ROLE_ARN)))
         .await
         .unwrap_err();
     assert!(matches!(err, ServiceError::AccessDenied { .. }), "{err:?}");
+
+    // The claim is there, but none of its values names a policy.
+    let svc = service_with(|f| f["providers"][0]["config"]["policyClaim"] = json!("groups"));
+    match assume(&svc, request(None)).await.unwrap_err() {
+        ServiceError::AccessDenied { message } => {
+            assert_eq!(
+                message,
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn weka_role_arn_names_one_claim_value_and_its_policy() {
+    let svc = weka_service(json!("groups"));
+    let out = assume(&svc, request(Some("arn:aws:iam::role/developers")))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.assumed_role_user.arn,
+        "arn:aws:sts::assumed-role/developers/alice-session"
+    );
+    assert_eq!(
+        out.assumed_role_user.assumed_role_id,
+        "developers:alice-session"
+    );
+    let claims = session_claims(&svc, &out);
+    assert_eq!(claims.pol, Some(vec!["developers".to_string()]));
+    assert_eq!(claims.role, "arn:aws:iam::role/developers");
+
+    // A value the token carries but no policy has: AccessDenied.
+    let err = assume(&svc, request(Some("arn:aws:iam::role/users")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::AccessDenied { .. }), "{err:?}");
+
+    // A policy the token's claim does not carry is never granted.
+    let svc = service_with(|f| {
+        f["providers"][0]["config"]["policyClaim"] = json!("groups");
+        f["policies"]
+            .as_array_mut()
+            .unwrap()
+            .push(read_policy("admins"));
+    });
+    match assume(&svc, request(Some("arn:aws:iam::role/admins")))
+        .await
+        .unwrap_err()
+    {
+        ServiceError::AccessDenied { message } => {
+            assert_eq!(
+                message,
+                "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Configured roles still win over claim values.
+    let out = assume(&svc, request(Some("arn:aws:iam::role/Reader")))
+        .await
+        .unwrap();
+    assert_eq!(session_claims(&svc, &out).pol, None);
+}
+
+#[tokio::test]
+async fn policy_claim_true_reads_the_roles_claim() {
+    let svc = weka_service(json!(true));
+    assert_eq!(
+        svc.runtime().config.providers[0]
+            .settings
+            .policy_claim
+            .as_deref(),
+        Some("roles")
+    );
+    // The mock token has no `roles` claim.
+    let err = assume(&svc, request(Some("arn:aws:iam::role/developers")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ServiceError::AccessDenied { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn seaweed_partition_roles_answer_in_their_partition() {
+    let svc = service_with(|f| {
+        f["roles"][0]["roleArn"] = json!("arn:seaweed:iam::role/Reader");
+    });
+    for requested in ["arn:seaweed:iam::role/Reader", "arn:aws:iam::role/Reader"] {
+        let out = assume(&svc, request(Some(requested))).await.unwrap();
+        assert_eq!(
+            out.assumed_role_user.arn,
+            "arn:seaweed:sts::assumed-role/Reader/alice-session"
+        );
+        let claims = session_claims(&svc, &out);
+        // SeaweedFS gateways parse only `arn:aws:sts::…` principals.
+        assert_eq!(
+            claims.principal,
+            "arn:aws:sts::assumed-role/Reader/alice-session"
+        );
+        assert_eq!(claims.role, requested);
+    }
+}
+
+/// Every mode, fed to the real call and to the dry run: they must decide alike.
+#[tokio::test]
+async fn dry_run_and_real_call_decide_alike() {
+    let services = [
+        service_with(|_| {}),
+        weka_service(json!("groups")),
+        weka_service(json!(true)),
+        service_with(|f| f["providers"][0]["config"]["policyClaim"] = json!("groups")),
+        service_with(|f| f["roles"][0]["roleArn"] = json!("arn:seaweed:iam::role/Reader")),
+    ];
+    let arns = [
+        None,
+        Some(CLAIM_MODE_ROLE_ARN),
+        Some("arn:seaweed:iam:::role/sts-claim-based"),
+        Some("arn:aws:iam::role/Reader"),
+        Some("arn:seaweed:iam::role/Reader"),
+        Some("arn:aws:iam::role/Other"),
+        Some("arn:aws:iam::role/Denied"),
+        Some("arn:aws:iam::role/developers"),
+        Some("arn:aws:iam::role/users"),
+        Some("arn:aws:iam::role/Nope"),
+    ];
+    for (i, svc) in services.iter().enumerate() {
+        for arn in arns {
+            for token in ["valid_test_token", "expired_token", "invalid_token"] {
+                let mut req = request(arn);
+                req.web_identity_token = token.into();
+                let real = assume(svc, req.clone()).await.err().map(|e| e.aws_code());
+                let dry = svc.explain(&req, NOW).await;
+                assert_eq!(
+                    dry.code, real,
+                    "service {i}, {arn:?}, {token}: {:?}",
+                    dry.steps
+                );
+                assert_eq!(dry.allowed, real.is_none());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn dry_run_explains_claim_based_mode_and_its_warnings() {
+    let svc = weka_service(json!("groups"));
+    let run = svc.explain(&request(Some(CLAIM_MODE_ROLE_ARN)), NOW).await;
+    assert!(run.allowed, "{:?}", run.steps);
+    let last = run.steps.last().unwrap();
+    assert_eq!((last.step, last.ok), ("policy-claim", true));
+    assert!(last.detail.contains("developers"), "{}", last.detail);
+    assert_eq!(run.warnings.len(), 1, "{:?}", run.warnings);
+    assert!(run.warnings[0].contains("users"), "{:?}", run.warnings);
 }
 
 #[tokio::test]
@@ -587,4 +761,29 @@ async fn get_caller_identity_authenticates_with_issued_credentials() {
         code(svc.get_caller_identity(&unsigned, later)),
         "MissingAuthenticationToken"
     );
+}
+
+#[tokio::test]
+async fn caller_identity_account_and_arns_agree_and_keep_the_partition() {
+    let svc = service_with(|f| f["roles"][0]["roleArn"] = json!("arn:seaweed:iam::role/Reader"));
+    let out = assume(&svc, request(Some("arn:seaweed:iam::role/Reader")))
+        .await
+        .unwrap();
+    let c = &out.credentials;
+    let req = signed_caller_request(
+        &c.access_key_id,
+        c.secret_access_key.expose(),
+        &c.session_token,
+        "20260101T000500Z",
+    );
+    let who = svc
+        .get_caller_identity(&req, NOW + time::Duration::minutes(5))
+        .unwrap();
+    assert_eq!(who.arn, out.assumed_role_user.arn);
+    assert_eq!(
+        who.arn,
+        "arn:seaweed:sts::assumed-role/Reader/alice-session"
+    );
+    // No `sts.accountId`: the ARN has no account, and neither has the answer.
+    assert_eq!(who.account, "");
 }

@@ -9,10 +9,32 @@ use crate::providers::ProviderInfo;
 
 #[derive(Serialize)]
 struct ProvidersResponse {
-    providers: Vec<ProviderInfo>,
+    providers: Vec<ProviderEntry>,
+}
+
+/// A provider as listed, plus the claim its policies come from (WEKA's "Claim Name").
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProviderEntry {
+    #[serde(flatten)]
+    info: ProviderInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_claim: Option<String>,
 }
 
 pub async fn providers(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let providers = state.service().runtime().registry.list();
+    let runtime = state.service().runtime();
+    let providers = runtime
+        .registry
+        .list()
+        .into_iter()
+        .map(|info| ProviderEntry {
+            policy_claim: runtime
+                .config
+                .provider_by_name(&info.name)
+                .and_then(|p| p.settings.policy_claim.clone()),
+            info,
+        })
+        .collect();
     api::json_response(&req, &ProvidersResponse { providers })
 }
