@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::access;
 use super::arn::{default_role_arn, parse_role_arn};
 use super::duration::{self, RawDuration};
 use super::model::{
@@ -16,6 +17,7 @@ use super::subst::EnvLookup;
 use super::Loaded;
 use crate::policy::PolicyDocument;
 use crate::providers::JwsAlgorithm;
+use crate::revocation::Revocations;
 use crate::secret::SecretString;
 use crate::session::{SecretDerivation, SigningKey};
 
@@ -109,6 +111,17 @@ pub fn validate(
     let policies = policies(&mut c, &file.policies);
     let roles = roles(&mut c, &file.roles, &file.policies);
     check_role_mappings(&mut c, file, &roles);
+    let provider_names: Vec<&str> = provider_entries(file)
+        .iter()
+        .map(|(_, p)| p.name.as_str())
+        .collect();
+    let revoked = access::revocations(
+        &mut c.problems,
+        &mut c.warnings,
+        &file.sts.revoked,
+        &provider_names,
+        &file.roles,
+    );
     if let Some(effect) = file
         .policy
         .as_ref()
@@ -125,7 +138,7 @@ pub fn validate(
     match sts {
         Some(sts) if c.problems.is_empty() => Ok(Loaded {
             config: IamConfig {
-                sts,
+                sts: StsSettings { revoked, ..sts },
                 providers,
                 policies,
                 roles,
@@ -197,6 +210,7 @@ fn sts_settings(
             c.err("sts.accountId", "must be 12 digits");
         }
     }
+    let rate_limits = access::rate_limits(&mut c.problems, s.rate_limits.as_ref());
     let signing_key = signing_key(c, file, ctx);
     let mut previous_signing_keys = Vec::new();
     for (i, k) in s.previous_signing_keys.iter().enumerate() {
@@ -221,6 +235,8 @@ fn sts_settings(
         account_id,
         clock_skew,
         secret_derivation,
+        rate_limits,
+        revoked: Revocations::default(),
     })
 }
 
