@@ -35,9 +35,7 @@ impl StsService {
         let token = parsed.security_token().ok_or_else(invalid_token)?;
         let rt = self.runtime();
         let claims = rt.keys.verify(token, now).map_err(|e| match e {
-            SessionTokenError::Expired => ServiceError::ExpiredSessionToken {
-                message: "The security token included in the request is expired".into(),
-            },
+            SessionTokenError::Expired => expired_token(),
             _ => invalid_token(),
         })?;
         let derived = session::derive_credentials(
@@ -51,6 +49,11 @@ impl StsService {
         parsed
             .verify(request, derived.secret_access_key.expose(), now)
             .map_err(sigv4_error)?;
+        // Checked only once the caller has proved it holds the secret. ExpiredToken tells a
+        // client what to do, get new credentials, and is what it already handles.
+        if self.is_session_revoked(&rt, &claims) {
+            return Err(expired_token());
+        }
         let role_name = role_name_of(&claims.principal).unwrap_or_default();
         Ok(CallerIdentity {
             user_id: format!("{role_name}:{}", claims.snam),
@@ -62,6 +65,12 @@ impl StsService {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string()),
         })
+    }
+}
+
+fn expired_token() -> ServiceError {
+    ServiceError::ExpiredSessionToken {
+        message: "The security token included in the request is expired".into(),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::providers::StepReport;
 use crate::session::{self, SessionClaims};
 
 use super::{
-    error::ServiceError, evaluate_trust, find_role, is_claim_mode, trust_verdict,
+    error::ServiceError, evaluate_trust, find_role, guard, is_claim_mode, trust_verdict,
     AssumeRoleRequest, StsService,
 };
 
@@ -43,6 +43,9 @@ pub struct SessionSummary {
     pub claims: Map<String, Value>,
 }
 
+/// The `reason` of a session token that verifies but is revoked by `sts.revoked`.
+pub const REVOKED: &str = "revoked";
+
 /// Claims that would let a reader derive the session's secret.
 const SECRET_BEARING_CLAIMS: [&str; 3] = ["sid", "sub", "jti"];
 
@@ -72,6 +75,11 @@ impl StsService {
     pub fn inspect_session_token(&self, token: &str, now: OffsetDateTime) -> SessionInspection {
         let rt = self.runtime();
         match rt.keys.verify(token, now.unix_timestamp()) {
+            Ok(claims) if self.is_session_revoked(&rt, &claims) => SessionInspection {
+                valid: false,
+                reason: Some(REVOKED),
+                session: None,
+            },
             Ok(claims) => {
                 let derived = session::derive_credentials(
                     &claims.sid,
@@ -178,6 +186,17 @@ impl StsService {
             detail,
             statements: evaluation.statements,
         });
+        if verdict.is_ok() && !rt.config.sts.revoked.is_empty() {
+            let rule = guard::revoking_rule(&rt, &identity, Some(role), now);
+            let detail = match rule {
+                Some(rule) => format!("refused by sts.revoked[{rule}]"),
+                None => "no rule of sts.revoked applies".to_string(),
+            };
+            steps.push(DryRunStep::plain("revocation", rule.is_none(), detail));
+            if rule.is_some() {
+                return DryRun::failed(steps, &guard::revoked_identity());
+            }
+        }
         match verdict {
             Ok(()) => DryRun {
                 allowed: true,
