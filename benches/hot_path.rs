@@ -247,6 +247,73 @@ fn http(c: &mut Criterion) {
     group.finish();
 }
 
+/// The rate-limit checks a request pays: nothing configured, a bucket that admits, one that
+/// refuses (the whole cost of a throttled request inside the service), and a new address each time.
+fn limits(c: &mut Criterion) {
+    use std::net::{IpAddr, Ipv4Addr};
+    use stsd::limits::{Rate, RateLimiter, RateLimits};
+    use time::OffsetDateTime;
+
+    let mut group = c.benchmark_group("limits");
+    let now = OffsetDateTime::from_unix_timestamp(NOW).expect("time");
+    let ip = Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3)));
+    let off = RateLimiter::new(&RateLimits::default(), None);
+    group.bench_function("off", |b| {
+        b.iter(|| off.admit_source(black_box(ip), now).expect("admitted"))
+    });
+    let generous = Rate::new(1e9, u32::MAX).expect("rate");
+    let on = RateLimiter::new(
+        &RateLimits {
+            per_source_ip: Some(generous),
+            per_subject: Some(generous),
+            global: Some(generous),
+        },
+        None,
+    );
+    group.bench_function("admitted_source_and_global", |b| {
+        b.iter(|| on.admit_source(black_box(ip), now).expect("admitted"))
+    });
+    group.bench_function("admitted_subject", |b| {
+        b.iter(|| {
+            on.admit_subject("k8s", black_box("system:serviceaccount:apps:builder"), now)
+                .expect("admitted")
+        })
+    });
+    let tight = Rate::new(0.001, 1).expect("rate");
+    let throttling = RateLimiter::new(
+        &RateLimits {
+            per_source_ip: Some(tight),
+            per_subject: None,
+            global: None,
+        },
+        None,
+    );
+    let _ = throttling.admit_source(ip, now);
+    group.bench_function("throttled", |b| {
+        b.iter(|| {
+            throttling
+                .admit_source(black_box(ip), now)
+                .expect_err("throttled")
+        })
+    });
+    let flood = RateLimiter::new(
+        &RateLimits {
+            per_source_ip: Some(tight),
+            per_subject: None,
+            global: None,
+        },
+        None,
+    );
+    let mut n: u32 = 0;
+    group.bench_function("new_address_each_time", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            let _ = flood.admit_source(Some(IpAddr::V4(Ipv4Addr::from(n))), now);
+        })
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     // Short runs: these are for spotting regressions and relative costs, not publication.
     Criterion::default()
@@ -258,6 +325,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = verify, policy, session, http
+    targets = verify, policy, session, http, limits
 }
 criterion_main!(benches);

@@ -6,6 +6,7 @@
 //! ([`schema`]) → decoding → [`validate`]. Type errors stop the pipeline before validation, so a
 //! file with a wrong-typed value shows its type errors first and its semantic ones after the fix.
 
+mod access;
 pub mod arn;
 pub mod duration;
 pub mod gateway;

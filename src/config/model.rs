@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::arn::Partition;
+use crate::limits::RateLimits;
 use crate::policy::{ContextKeys, PolicyDocument};
 use crate::providers::JwsAlgorithm;
+use crate::revocation::Revocations;
 use crate::secret::SecretString;
 use crate::session::{SecretDerivation, SigningKey};
 
@@ -29,6 +31,10 @@ pub struct StsSettings {
     pub account_id: Option<String>,
     pub clock_skew: Duration,
     pub secret_derivation: SecretDerivation,
+    /// `sts.rateLimits`: every limit off unless configured.
+    pub rate_limits: RateLimits,
+    /// `sts.revoked`.
+    pub revoked: Revocations,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::duration::format as fmt_duration;
 use super::{ConfigErrors, Loaded, Problem};
+use crate::limits::{Rate, RateLimits};
 
 const REDACTED: &str = "***";
 
@@ -58,6 +59,23 @@ fn summary(out: &mut String, source: &str, loaded: &Loaded) {
         sts.signing_key.kid(),
         sts.previous_signing_keys.len()
     );
+    let limits = &sts.rate_limits;
+    if *limits != RateLimits::default() {
+        let rate = |r: Option<Rate>| match r {
+            Some(r) => format!("{}/s burst {}", r.rps(), r.burst()),
+            None => "off".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "  rateLimits: perSourceIp {}, perSubject {}, global {}",
+            rate(limits.per_source_ip),
+            rate(limits.per_subject),
+            rate(limits.global)
+        );
+    }
+    if !sts.revoked.is_empty() {
+        let _ = writeln!(out, "  revoked: {} rule(s)", sts.revoked.rules().len());
+    }
 
     let _ = writeln!(out, "providers ({}):", cfg.providers.len());
     for p in &cfg.providers {

@@ -42,6 +42,34 @@ pub struct StsSection {
     pub clock_skew: Option<RawDuration>,
     pub secret_derivation: Option<String>,
     pub providers: Vec<ProviderEntry>,
+    pub rate_limits: Option<RateLimitsEntry>,
+    pub revoked: Vec<RevokedEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RateLimitsEntry {
+    pub per_source_ip: Option<RateEntry>,
+    pub per_subject: Option<RateEntry>,
+    pub global: Option<RateEntry>,
+}
+
+/// Numbers stay JSON numbers here so that validation can say what is wrong with them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RateEntry {
+    pub rps: Option<serde_json::Number>,
+    pub burst: Option<serde_json::Number>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct RevokedEntry {
+    pub provider: Option<String>,
+    pub subject: Option<String>,
+    pub role: Option<String>,
+    pub issued_before: Option<String>,
+    pub session_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +179,7 @@ enum Shape {
     Bool,
     /// A string or `true`/`false`.
     StrOrBool,
+    Number,
     StrList,
     /// An object whose values are all strings.
     StrMap,
@@ -196,6 +225,24 @@ const STS: &[Field] = &[
     f("clockSkew", Shape::Duration),
     f("secretDerivation", Shape::Str),
     f("providers", Shape::ObjectList(PROVIDER)),
+    f("rateLimits", Shape::Object(RATE_LIMITS)),
+    f("revoked", Shape::ObjectList(REVOKED)),
+];
+
+const RATE_LIMITS: &[Field] = &[
+    f("perSourceIp", Shape::Object(RATE)),
+    f("perSubject", Shape::Object(RATE)),
+    f("global", Shape::Object(RATE)),
+];
+
+const RATE: &[Field] = &[f("rps", Shape::Number), f("burst", Shape::Number)];
+
+const REVOKED: &[Field] = &[
+    f("provider", Shape::Str),
+    f("subject", Shape::Str),
+    f("role", Shape::Str),
+    f("issuedBefore", Shape::Str),
+    f("sessionId", Shape::Str),
 ];
 
 const PROVIDER: &[Field] = &[
@@ -348,6 +395,11 @@ fn check(value: &Value, shape: Shape, path: &str, report: &mut ShapeReport) {
         Shape::StrOrBool => {
             if !(value.is_string() || value.is_boolean()) {
                 mismatch(report, path, "a claim name or true", value);
+            }
+        }
+        Shape::Number => {
+            if !value.is_number() {
+                mismatch(report, path, "a number", value);
             }
         }
         Shape::StrList => match value {

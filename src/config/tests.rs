@@ -616,7 +616,7 @@ fn misspelt_keys_get_a_suggestion() {
         w,
         vec![
             "sts.tokenDuraton: unknown key; ignored (did you mean \"tokenDuration\"?)",
-            "sts.rateLimit: unknown key; ignored",
+            "sts.rateLimit: unknown key; ignored (did you mean \"rateLimits\"?)",
             "providers[0].config.policyclaim: unknown key; ignored (did you mean \"policyClaim\"?)",
         ]
     );

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::access;
 use super::arn::{default_role_arn, parse_role_arn, Partition};
 use super::duration::{self, RawDuration};
 use super::model::{
@@ -18,6 +19,7 @@ use super::subst::EnvLookup;
 use super::Loaded;
 use crate::policy::PolicyDocument;
 use crate::providers::JwsAlgorithm;
+use crate::revocation::Revocations;
 use crate::secret::SecretString;
 use crate::session::{SecretDerivation, SigningKey};
 
@@ -118,6 +120,17 @@ pub fn validate(
     check_role_mappings(&mut c, file, &roles);
     c.warnings
         .extend(super::gateway::gateway_warnings(&file.roles));
+    let provider_names: Vec<&str> = provider_entries(file)
+        .iter()
+        .map(|(_, p)| p.name.as_str())
+        .collect();
+    let revoked = access::revocations(
+        &mut c.problems,
+        &mut c.warnings,
+        &file.sts.revoked,
+        &provider_names,
+        &file.roles,
+    );
     if let Some(effect) = file
         .policy
         .as_ref()
@@ -134,7 +147,7 @@ pub fn validate(
     match sts {
         Some(sts) if c.problems.is_empty() => Ok(Loaded {
             config: IamConfig {
-                sts,
+                sts: StsSettings { revoked, ..sts },
                 providers,
                 policies,
                 roles,
@@ -197,6 +210,7 @@ fn sts_settings(
             c.err("sts.accountId", "must be 12 digits");
         }
     }
+    let rate_limits = access::rate_limits(&mut c.problems, s.rate_limits.as_ref());
     let signing_key = signing_key(c, file, ctx);
     let mut previous_signing_keys = Vec::new();
     for (i, k) in s.previous_signing_keys.iter().enumerate() {
@@ -221,6 +235,8 @@ fn sts_settings(
         account_id,
         clock_skew,
         secret_derivation,
+        rate_limits,
+        revoked: Revocations::default(),
     })
 }
 

@@ -36,9 +36,7 @@ impl StsService {
             .keys
             .open(token, now, rt.config.sts.secret_derivation)
             .map_err(|e| match e {
-                SessionTokenError::Expired => ServiceError::ExpiredSessionToken {
-                    message: "The security token included in the request is expired".into(),
-                },
+                SessionTokenError::Expired => expired_token(),
                 _ => invalid_token(),
             })?;
         let (claims, derived) = (session.claims, session.credentials);
@@ -48,6 +46,11 @@ impl StsService {
         parsed
             .verify_with_body(request, derived.secret_access_key.expose(), now)
             .map_err(sigv4_error)?;
+        // Checked only once the caller has proved it holds the secret. ExpiredToken tells a
+        // client what to do, get new credentials, and is what it already handles.
+        if self.is_session_revoked(&rt, &claims) {
+            return Err(expired_token());
+        }
         let role_name = role_name_of(&claims.principal).unwrap_or_default();
         // Answer in the partition the role is configured with, as AssumeRoleWithWebIdentity did.
         let partition = rt
@@ -63,6 +66,12 @@ impl StsService {
             account: account_of(&claims.principal).to_owned(),
             arn: partition.apply(&claims.principal),
         })
+    }
+}
+
+fn expired_token() -> ServiceError {
+    ServiceError::ExpiredSessionToken {
+        message: "The security token included in the request is expired".into(),
     }
 }
 

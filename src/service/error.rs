@@ -1,5 +1,6 @@
 //! The service-level error: one variant per AWS error code the service can produce.
 
+use crate::limits::Throttled;
 use crate::providers::TokenError;
 
 /// Messages are safe to show to the caller: they never contain a token, a secret or internal
@@ -69,6 +70,12 @@ impl ServiceError {
             Self::RequestExpired { .. } => "RequestExpired",
             Self::Internal { .. } => "InternalFailure",
         }
+    }
+}
+
+impl From<Throttled> for ServiceError {
+    fn from(_: Throttled) -> Self {
+        Self::Throttling
     }
 }
 

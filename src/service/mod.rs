@@ -5,6 +5,7 @@ pub mod caller;
 pub mod context;
 pub mod error;
 mod grant;
+pub mod guard;
 pub mod operator;
 pub mod params;
 pub mod sessions;
@@ -17,6 +18,7 @@ use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
 use crate::config::{IamConfig, ProviderSpec, Role};
+use crate::limits::RateLimiter;
 use crate::policy::PolicyDocument;
 use crate::providers::{ProviderError, Registry, VerifiedIdentity};
 use crate::secret::SecretString;
@@ -67,20 +69,23 @@ pub struct AssumeRoleOutput {
     pub source_identity: Option<String>,
 }
 
-/// What one configuration turns into: the file, its providers, and the session keys.
+/// What one configuration turns into: the file, its providers, the session keys and the rate
+/// limits.
 pub struct Runtime {
     pub config: IamConfig,
     pub registry: Registry,
     pub keys: SessionKeys,
+    pub limits: RateLimiter,
 }
 
 impl Runtime {
-    fn build(config: IamConfig, previous: Option<&Registry>) -> Result<Self, ProviderError> {
+    fn build(config: IamConfig, previous: Option<&Runtime>) -> Result<Self, ProviderError> {
         let skew = config.sts.clock_skew;
         let registry = match previous {
-            Some(old) => old.rebuild(&config.providers, skew),
+            Some(old) => old.registry.rebuild(&config.providers, skew),
             None => Registry::new(&config.providers, skew),
         }?;
+        let limits = RateLimiter::new(&config.sts.rate_limits, previous.map(|p| &p.limits));
         let keys = SessionKeys {
             issuer: config.sts.issuer.clone(),
             current: config.sts.signing_key.clone(),
@@ -90,6 +95,7 @@ impl Runtime {
             config,
             registry,
             keys,
+            limits,
         })
     }
 }
@@ -99,6 +105,7 @@ impl Runtime {
 pub struct StsService {
     runtime: Arc<ArcSwap<Runtime>>,
     sessions: Arc<SessionCounter>,
+    revocations: Arc<guard::RevocationCounts>,
 }
 
 impl StsService {
@@ -108,6 +115,7 @@ impl StsService {
         Ok(Self {
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             sessions: Arc::default(),
+            revocations: Arc::default(),
         })
     }
 
@@ -120,7 +128,7 @@ impl StsService {
     /// in flight finish on the configuration they started with.
     pub fn reload(&self, config: IamConfig) -> Result<(), ProviderError> {
         let current = self.runtime.load_full();
-        let next = Runtime::build(config, Some(&current.registry))?;
+        let next = Runtime::build(config, Some(&current))?;
         next.registry.start();
         self.runtime.store(Arc::new(next));
         Ok(())
@@ -142,6 +150,8 @@ impl StsService {
         now: OffsetDateTime,
     ) -> Result<AssumeRoleOutput, ServiceError> {
         let rt = self.runtime.load_full();
+        // Before anything costs more than a table lookup.
+        rt.limits.admit_source(request.source_ip, now)?;
         grant::precheck(&rt.config, &request, &mut Trail::off())?;
         let session_policy = request
             .policy
@@ -153,6 +163,8 @@ impl StsService {
             .registry
             .verify(&request.web_identity_token, now.unix_timestamp())
             .await?;
+        rt.limits
+            .admit_subject(&identity.provider, &identity.subject, now)?;
         let spec = rt
             .config
             .provider_by_name(&identity.provider)
@@ -170,6 +182,7 @@ impl StsService {
             &mut Trail::off(),
         )?;
 
+        self.refuse_revoked_identity(&rt, &identity, grant.role, now)?;
         let duration = session_duration(&rt.config, grant.role, request.duration_seconds);
         let issued = mint(
             &rt,

@@ -10,7 +10,7 @@ use crate::providers::StepReport;
 use crate::session::{self, SessionClaims};
 
 use super::grant::{self, Trail};
-use super::{error::ServiceError, tags, AssumeRoleRequest, StsService};
+use super::{error::ServiceError, guard, tags, AssumeRoleRequest, StsService};
 
 /// The verdict on a session token. `reason` is one of the stable strings of
 /// `SessionTokenError::reason` when `valid` is false.
@@ -45,6 +45,9 @@ pub struct SessionSummary {
     /// alone yields the secret access key.
     pub claims: Map<String, Value>,
 }
+
+/// The `reason` of a session token that verifies but is revoked by `sts.revoked`.
+pub const REVOKED: &str = "revoked";
 
 /// Claims that would let a reader derive the session's secret.
 const SECRET_BEARING_CLAIMS: [&str; 3] = ["sid", "sub", "jti"];
@@ -81,6 +84,13 @@ impl StsService {
             .keys
             .open(token, now.unix_timestamp(), rt.config.sts.secret_derivation)
         {
+            Ok(session::OpenSession { claims, .. }) if self.is_session_revoked(&rt, &claims) => {
+                SessionInspection {
+                    valid: false,
+                    reason: Some(REVOKED),
+                    session: None,
+                }
+            }
             Ok(session::OpenSession {
                 claims,
                 credentials: derived,
@@ -177,7 +187,18 @@ impl StsService {
             now.unix_timestamp(),
             &mut trail,
         ) {
-            Ok(_) => {
+            Ok(grant) => {
+                if !rt.config.sts.revoked.is_empty() {
+                    let rule = guard::revoking_rule(&rt, &identity, grant.role, now);
+                    let detail = match rule {
+                        Some(rule) => format!("refused by sts.revoked[{rule}]"),
+                        None => "no rule of sts.revoked applies".to_string(),
+                    };
+                    trail.push(DryRunStep::plain("revocation", rule.is_none(), detail));
+                    if rule.is_some() {
+                        return DryRun::failed(trail, &guard::revoked_identity());
+                    }
+                }
                 let (steps, warnings) = trail.into_parts();
                 DryRun {
                     allowed: true,

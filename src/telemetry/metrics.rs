@@ -14,6 +14,9 @@ pub const JWKS_FETCH_TOTAL: &str = "stsd_jwks_fetch_total";
 pub const JWKS_KEYS: &str = "stsd_jwks_keys";
 pub const CONFIG_RELOADS_TOTAL: &str = "stsd_config_reloads_total";
 pub const PROVIDERS: &str = "stsd_providers";
+pub const THROTTLED_TOTAL: &str = "stsd_throttled_total";
+pub const RATE_LIMIT_TRACKED: &str = "stsd_rate_limit_tracked";
+pub const REVOKED_TOTAL: &str = "stsd_revoked_total";
 
 /// The label value for a request whose action could not be determined.
 pub const NO_ACTION: &str = "none";
@@ -41,6 +44,18 @@ pub struct JwksSample {
     pub keys: u64,
     pub fetches_ok: u64,
     pub fetches_failed: u64,
+}
+
+/// Rate-limit and revocation counts, kept by the service and read at scrape time like the JWKS
+/// counts. Label values are the limits' config keys and fixed kinds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuardSample {
+    /// `(limit, requests refused)` for every limit, configured or not.
+    pub throttled: Vec<(&'static str, u64)>,
+    /// `(limit, addresses or subjects tracked)` for each configured per-key limit.
+    pub tracked: Vec<(&'static str, u64)>,
+    /// `(kind, refusals)`: `credentials` refused and `session` tokens found revoked.
+    pub revoked: Vec<(&'static str, u64)>,
 }
 
 /// Every collector stsd exports, registered in one registry. Cheap to clone (shared inside).
@@ -129,8 +144,18 @@ impl Metrics {
     /// The Prometheus text exposition of every metric, with the provider-derived series taken
     /// from `providers`.
     pub fn render(&self, providers: &[ProviderSample]) -> Result<String, prometheus::Error> {
+        self.render_with(providers, &GuardSample::default())
+    }
+
+    /// [`Metrics::render`] plus the rate-limit and revocation series of `guards`.
+    pub fn render_with(
+        &self,
+        providers: &[ProviderSample],
+        guards: &GuardSample,
+    ) -> Result<String, prometheus::Error> {
         let mut families = self.registry.gather();
         families.extend(provider_families(providers)?);
+        families.extend(guard_families(guards)?);
         families.sort_by(|a, b| a.name().cmp(b.name()));
         let mut out = Vec::new();
         TextEncoder::new().encode(&families, &mut out)?;
@@ -182,6 +207,45 @@ fn provider_families(providers: &[ProviderSample]) -> Result<Vec<MetricFamily>, 
     Ok(families)
 }
 
+/// `throttled_total{limit}`, `rate_limit_tracked{limit}` and `revoked_total{kind}`.
+fn guard_families(guards: &GuardSample) -> Result<Vec<MetricFamily>, prometheus::Error> {
+    let throttled = IntCounterVec::new(
+        Opts::new(
+            THROTTLED_TOTAL,
+            "Requests refused with Throttling, by rate limit",
+        ),
+        &["limit"],
+    )?;
+    let tracked = IntGaugeVec::new(
+        Opts::new(
+            RATE_LIMIT_TRACKED,
+            "Source addresses or subjects with a bucket, by rate limit (bounded)",
+        ),
+        &["limit"],
+    )?;
+    let revoked = IntCounterVec::new(
+        Opts::new(
+            REVOKED_TOTAL,
+            "Refusals by sts.revoked: new credentials, and session tokens shown to stsd",
+        ),
+        &["kind"],
+    )?;
+    for &(limit, n) in &guards.throttled {
+        throttled.with_label_values(&[limit]).inc_by(n);
+    }
+    for &(limit, n) in &guards.tracked {
+        tracked.with_label_values(&[limit]).set(saturating_i64(n));
+    }
+    for &(kind, n) in &guards.revoked {
+        revoked.with_label_values(&[kind]).inc_by(n);
+    }
+    let mut families = throttled.collect();
+    families.extend(tracked.collect());
+    families.extend(revoked.collect());
+    families.retain(|f| !f.get_metric().is_empty());
+    Ok(families)
+}
+
 fn saturating_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -201,6 +265,9 @@ mod tests {
             JWKS_KEYS,
             CONFIG_RELOADS_TOTAL,
             PROVIDERS,
+            THROTTLED_TOTAL,
+            RATE_LIMIT_TRACKED,
+            REVOKED_TOTAL,
         ] {
             assert!(name.starts_with("stsd_"), "{name}");
         }
@@ -302,6 +369,30 @@ mod tests {
         m.credentials_issued("mock");
         let text = m.render(&[]).unwrap();
         assert!(text.contains(r#"stsd_credentials_issued_total{provider="mock"} 2"#));
+    }
+
+    #[test]
+    fn guard_series_come_from_the_sample() {
+        let m = Metrics::new().unwrap();
+        let guards = GuardSample {
+            throttled: vec![("perSourceIp", 7), ("perSubject", 0), ("global", 2)],
+            tracked: vec![("perSourceIp", 3)],
+            revoked: vec![("credentials", 1), ("session", 4)],
+        };
+        let text = m.render_with(&[], &guards).unwrap();
+        for line in [
+            r#"stsd_throttled_total{limit="perSourceIp"} 7"#,
+            r#"stsd_throttled_total{limit="perSubject"} 0"#,
+            r#"stsd_throttled_total{limit="global"} 2"#,
+            r#"stsd_rate_limit_tracked{limit="perSourceIp"} 3"#,
+            r#"stsd_revoked_total{kind="credentials"} 1"#,
+            r#"stsd_revoked_total{kind="session"} 4"#,
+            "# TYPE stsd_throttled_total counter",
+            "# TYPE stsd_rate_limit_tracked gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
+        }
+        assert!(!m.render(&[]).unwrap().contains("stsd_throttled_total"));
     }
 
     #[cfg(target_os = "linux")]

@@ -3,8 +3,11 @@
 use actix_web::{web, HttpResponse};
 
 use crate::app::AppState;
+use crate::limits::Limit;
 use crate::providers::ProviderInfo;
-use crate::telemetry::metrics::{JwksSample, ProviderSample};
+use crate::service::guard::Revoked;
+use crate::service::StsService;
+use crate::telemetry::metrics::{GuardSample, JwksSample, ProviderSample};
 
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let providers: Vec<ProviderSample> = state
@@ -15,7 +18,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .iter()
         .map(sample)
         .collect();
-    match state.metrics.render(&providers) {
+    match state
+        .metrics
+        .render_with(&providers, &guard_sample(state.service()))
+    {
         Ok(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(text),
@@ -35,5 +41,24 @@ fn sample(info: &ProviderInfo) -> ProviderSample {
             fetches_ok: j.fetches_ok,
             fetches_failed: j.fetches_failed,
         }),
+    }
+}
+
+fn guard_sample(service: &StsService) -> GuardSample {
+    let limits = &service.runtime().limits;
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    GuardSample {
+        throttled: Limit::ALL
+            .iter()
+            .map(|&l| (l.name(), limits.refusals(l)))
+            .collect(),
+        tracked: Limit::ALL
+            .iter()
+            .filter_map(|&l| limits.tracked(l).map(|n| (l.name(), count(n))))
+            .collect(),
+        revoked: Revoked::ALL
+            .iter()
+            .map(|&k| (k.name(), service.revoked_refusals(k)))
+            .collect(),
     }
 }
