@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod operator;
 pub mod params;
+pub mod pod_identity;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use sessions::SessionCounter;
 
 pub use error::ServiceError;
 pub use params::{AssumeRoleRequest, RawAssumeRoleParams};
+pub use pod_identity::PodIdentityRequest;
 
 /// The role ARN SeaweedFS reserves for claim-based policy mode (seaweedfs-sts.md §8.3).
 pub const CLAIM_MODE_ROLE_ARN: &str = "arn:aws:iam:::role/sts-claim-based";
@@ -154,6 +156,22 @@ impl StsService {
             .registry
             .verify(&request.web_identity_token, now.unix_timestamp())
             .await?;
+        self.issue(&rt, &identity, &request, session_policy, now)
+    }
+
+    /// The steps after verification, shared by AssumeRoleWithWebIdentity and pod identity: the
+    /// role's trust policy (or claim-based mode), the duration, the session token and the
+    /// credentials derived from it. Checks that every issuance must pass (revocation, rate limits
+    /// per subject) belong here, so that both entry points apply them.
+    fn issue(
+        &self,
+        rt: &Runtime,
+        identity: &VerifiedIdentity,
+        request: &AssumeRoleRequest,
+        session_policy: Option<SessionPolicy>,
+        now: OffsetDateTime,
+    ) -> Result<AssumeRoleOutput, ServiceError> {
+        let claim_mode = is_claim_mode(request.role_arn.as_deref());
         let spec = rt
             .config
             .providers
@@ -164,14 +182,14 @@ impl StsService {
             })?;
 
         let grant = if claim_mode {
-            claim_mode_grant(spec, &identity, request.role_arn.as_deref())?
+            claim_mode_grant(spec, identity, request.role_arn.as_deref())?
         } else {
             let arn = request.role_arn.as_deref().unwrap_or_default();
             role_grant(
                 &rt.config,
                 spec,
-                &identity,
-                &request,
+                identity,
+                request,
                 arn,
                 now.unix_timestamp(),
             )?
@@ -179,10 +197,10 @@ impl StsService {
 
         let duration = session_duration(&rt.config, grant.role, request.duration_seconds);
         let issued = mint(
-            &rt,
+            rt,
             spec,
-            &identity,
-            &request,
+            identity,
+            request,
             &grant,
             duration,
             session_policy.as_ref(),

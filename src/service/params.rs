@@ -25,8 +25,8 @@ pub struct AssumeRoleRequest {
     pub source_ip: Option<std::net::IpAddr>,
 }
 
-const TOKEN_LEN: (usize, usize) = (4, 20_000);
-const SESSION_NAME_LEN: (usize, usize) = (2, 64);
+pub(super) const TOKEN_LEN: (usize, usize) = (4, 20_000);
+pub(super) const SESSION_NAME_LEN: (usize, usize) = (2, 64);
 const ROLE_ARN_LEN: (usize, usize) = (20, 2048);
 const DURATION_RANGE: (u32, u32) = (900, 43_200);
 const POLICY_LEN: (usize, usize) = (1, 2048);
@@ -142,7 +142,12 @@ fn missing(parameter: &str) -> ServiceError {
     }
 }
 
-fn check_length(out: &mut Vec<String>, member: &str, value: &str, (min, max): (usize, usize)) {
+pub(super) fn check_length(
+    out: &mut Vec<String>,
+    member: &str,
+    value: &str,
+    (min, max): (usize, usize),
+) {
     // AWS counts characters, not bytes.
     let len = value.chars().count();
     if len < min {
@@ -163,7 +168,7 @@ fn pattern_violation(member: &str, pattern: &str) -> String {
 }
 
 /// `[\w+=,.@-]` with `\w` in its ASCII meaning, as the AWS model and SeaweedFS both read it.
-fn is_session_name_byte(b: u8) -> bool {
+pub(super) fn is_session_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'=' | b',' | b'.' | b'@' | b'-')
 }
 
