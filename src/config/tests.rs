@@ -129,6 +129,11 @@ fn example_file_passes_validation() {
     assert_eq!(ci.max_session_duration, Some(Duration::from_secs(3600)));
     assert_eq!(ci.attached_policies, vec!["CiArtifactsReadWrite"]);
     assert_eq!(c.policies.len(), 2);
+    assert_eq!(c.pod_identity_associations.len(), 1);
+    assert_eq!(
+        c.pod_identity_associations[0].provider.as_deref(),
+        Some("k8s")
+    );
 }
 
 #[test]
