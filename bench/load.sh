@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of stsd against a loopback IdP, with the physical references measured in the same run.
 #
-#   bench/load.sh            release build, full run (about two minutes plus token generation)
+#   bench/load.sh            release build, full run (about two and a half minutes plus token
+#                            generation): AssumeRoleWithWebIdentity and pod identity, cold and warm
 #   PROFILE=debug bench/load.sh   debug build (for working on the scripts; figures meaningless)
 #   BULK=1000000 bench/load.sh    also drive a million distinct tokens through the cache
 #   FEATURES=vendored-openssl bench/load.sh   build against the OpenSSL the release image ships
@@ -18,7 +19,7 @@ PROFILE=${PROFILE:-release}
 DURATION=${DURATION:-10}          # seconds per measured run
 THREADS=${THREADS:-2}             # wrk threads
 CONNECTIONS=${CONNECTIONS:-32}    # wrk connections at full load
-COLD=${COLD:-300000}              # distinct RS256 tokens for the cold runs
+COLD=${COLD:-400000}              # distinct RS256 tokens for the cold runs (query API and pod identity)
 WARM=${WARM:-16}                  # tokens repeated in the warm run
 BULK=${BULK:-0}                   # distinct EdDSA tokens for the memory run (0: skip)
 IDP_PORT=${IDP_PORT:-18091}
@@ -147,7 +148,10 @@ cat >"$WORK/iam.json" <<EOF
       "Condition": {
         "StringEquals": { "oidc:aud": "$AUDIENCE", "oidc:kubernetes.io/namespace": "apps" },
         "StringLike": { "oidc:sub": "system:serviceaccount:apps:*" } } }] }
-  }]
+  }],
+  "podIdentityAssociations": [
+    { "namespace": "apps", "serviceAccount": "builder", "roleArn": "arn:aws:iam::role/Builder" }
+  ]
 }
 EOF
 
@@ -201,6 +205,14 @@ CHALF_RPS=$R_RPS CHALF_P50=$R_P50 CHALF_P99=$R_P99 CHALF_BAD=$R_BAD
 COLD_WRAPS=$((COLD_WRAPS + R_WRAPS))
 run_half warm-half "$WARM_RPS" repeat "$WORK/warm.txt"
 WHALF_RPS=$R_RPS WHALF_P50=$R_P50 WHALF_P99=$R_P99 WHALF_BAD=$R_BAD
+# Pod identity (GET /v1/credentials): the same tokens and role through the association, cold on
+# tokens no earlier run presented, warm on the cached ones.
+run_load pod-cold "$STSD_PID" "$URL" "$CONNECTIONS" stream "$WORK/cold" 0 "$COLD_USED" pod-identity
+PCOLD_RPS=$R_RPS PCOLD_P50=$R_P50 PCOLD_P99=$R_P99 PCOLD_CPU=$R_PER_CPU PCOLD_BAD=$R_BAD
+COLD_USED=$(add_served "$COLD_USED" "$R_SERVED")
+COLD_WRAPS=$((COLD_WRAPS + R_WRAPS))
+run_load pod-warm "$STSD_PID" "$URL" "$CONNECTIONS" repeat "$WORK/warm.txt" 0 "" pod-identity
+PWARM_RPS=$R_RPS PWARM_P50=$R_P50 PWARM_P99=$R_P99 PWARM_CPU=$R_PER_CPU PWARM_BAD=$R_BAD
 RSS_LOADED=$(mem_kib "$STSD_PID" VmRSS)
 HWM_LOADED=$(mem_kib "$STSD_PID" VmHWM)
 
@@ -251,6 +263,8 @@ mib() { awk -v k="$1" 'BEGIN { if (k == "-") print "-"; else printf "%.1f", k / 
   echo "| warm ($WARM tokens repeated) | $WARM_RPS | $WARM_P50 | $WARM_P99 | $WARM_CPU | $WARM_BAD |"
   echo "| cold at half of peak ($(awk -v r="$COLD_RPS" 'BEGIN { print int(r / 2) }') offered) | $CHALF_RPS | $CHALF_P50 | $CHALF_P99 | | $CHALF_BAD |"
   echo "| warm at half of peak ($(awk -v r="$WARM_RPS" 'BEGIN { print int(r / 2) }') offered) | $WHALF_RPS | $WHALF_P50 | $WHALF_P99 | | $WHALF_BAD |"
+  echo "| pod identity cold (GET /v1/credentials, every token new) | $PCOLD_RPS | $PCOLD_P50 | $PCOLD_P99 | $PCOLD_CPU | $PCOLD_BAD |"
+  echo "| pod identity warm ($WARM tokens repeated) | $PWARM_RPS | $PWARM_P50 | $PWARM_P99 | $PWARM_CPU | $PWARM_BAD |"
   echo "| actix-web hello world | $HELLO_RPS | | $HELLO_P99 | $HELLO_CPU | |"
   echo "| the same, answering $RESPONSE_BYTES bytes like stsd | $SIZED_RPS | | $SIZED_P99 | $SIZED_CPU | |"
   echo

@@ -1,6 +1,7 @@
--- wrk script for bench/load.sh: POST an AssumeRoleWithWebIdentity form with a rotating token.
+-- wrk script for bench/load.sh: POST an AssumeRoleWithWebIdentity form with a rotating token,
+-- or GET /v1/credentials (pod identity) with the token as the Authorization header.
 --
--- wrk ... -s bench/rotate.lua URL -- MODE PATH [DELAY_MS [SKIP]]
+-- wrk ... -s bench/rotate.lua URL -- MODE PATH [DELAY_MS [SKIP [KIND]]]
 --   MODE  stream  each thread reads PATH-<thread>.txt line by line, one new token per request
 --                 (wrapping around at the end, which done() reports), after skipping the
 --                 number of lines SKIP gives for it (a comma-separated list, one per thread:
@@ -8,6 +9,7 @@
 --         repeat  every thread cycles through the few tokens of PATH.
 --   DELAY_MS      pause before each request on a connection (a fixed offered rate: connections
 --                 × 1000 / DELAY_MS requests per second); 0 or absent for as fast as possible.
+--   KIND          query (default): the STS query API; pod-identity: GET /v1/credentials.
 
 local threads = {}
 
@@ -21,13 +23,15 @@ local prefix = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15"
    .. "&RoleSessionName=load-test&DurationSeconds=3600&WebIdentityToken="
 local headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
 
-local mode, path, file, tokens, index
+local mode, path, file, tokens, index, kind
 served = 0
 wraps = 0
 
 function init(args)
    mode = args[1]
    local delay_ms = tonumber(args[3] or "0")
+   kind = args[5] or "query"
+   assert(kind == "query" or kind == "pod-identity", "kind must be query or pod-identity")
    if mode == "stream" then
       path = args[2] .. "-" .. id .. ".txt"
       file = assert(io.open(path, "r"))
@@ -71,6 +75,9 @@ end
 
 function request()
    served = served + 1
+   if kind == "pod-identity" then
+      return wrk.format("GET", "/v1/credentials", { ["Authorization"] = next_token() })
+   end
    return wrk.format("POST", "/", headers, prefix .. next_token())
 end
 

@@ -180,6 +180,7 @@ if mode == "default":
     expect("HorizontalPodAutoscaler" not in by_kind, "no HPA by default")
     expect("checksum/config" not in dep["spec"]["template"]["metadata"].get("annotations", {}),
            "no checksum annotation by default (hot reload)")
+    expect("DaemonSet" not in by_kind, "no pod identity agent by default")
 elif mode == "existing":
     expect(iam is None and "Secret" not in by_kind and "ConfigMap" not in by_kind,
            "no configuration or key Secret rendered when existing ones are named")
@@ -193,6 +194,35 @@ elif mode == "existing":
            "STSD_SIGNING_KEY_FILE names the mounted key for ${STSD_SIGNING_KEY_FILE} in iam.json")
     expect("ServiceAccount" not in by_kind and pod["serviceAccountName"] == "stsd-runtime"
            and pod["automountServiceAccountToken"] is False, "existing ServiceAccount, no token")
+elif mode == "pod-identity":
+    ds = by_kind.get("DaemonSet", [None])[0]
+    expect(ds is not None, "pod identity agent DaemonSet rendered")
+    if ds:
+        ap = ds["spec"]["template"]["spec"]
+        ac = ap["containers"][0]
+        asc = ac["securityContext"]
+        expect(ap.get("hostNetwork") is True and ap.get("dnsPolicy") == "ClusterFirstWithHostNet",
+               "agent in the host network, resolving cluster names")
+        expect(ac["args"][ac["args"].index("--listen") + 1] == "169.254.170.23:8090",
+               "agent listens on 169.254.170.23:8090")
+        expect(ac["readinessProbe"]["httpGet"].get("host") == "169.254.170.23",
+               "agent probed on its link-local address")
+        expect(asc.get("runAsUser") == 65532 and asc.get("capabilities", {}).get("drop") == ["ALL"]
+               and "add" not in asc.get("capabilities", {}), "agent non-root without capabilities")
+        init = ap.get("initContainers", [])
+        expect(len(init) == 1 and init[0]["securityContext"]["capabilities"]["add"] == ["NET_ADMIN"]
+               and "169.254.170.23/32 dev lo" in init[0]["command"][-1],
+               "init container adds the address to lo with NET_ADMIN only")
+        agent_labels = ds["spec"]["template"]["metadata"]["labels"]
+        svc_selector = svc["spec"]["selector"]
+        expect(any(agent_labels.get(k) != v for k, v in svc_selector.items()),
+               "the Service does not select the agent's pods")
+        expect({v["name"] for v in ap["volumes"]} >= {"config", "signing-key"},
+               "agent mounts the same configuration and signing key")
+    expect(iam and iam.get("podIdentityAssociations", [{}])[0].get("serviceAccount") == "report-generator",
+           "associations reach iam.json")
+    notes = open(os.path.join(d, "NOTES.txt")).read() if os.path.exists(os.path.join(d, "NOTES.txt")) else ""
+    expect("http://169.254.170.23:8090/v1/credentials" in notes, "NOTES name the agent's URL")
 else:
     expect("secret" in volumes["config"], "config.asSecret mounts a Secret")
     expect("checksum/config" in dep["spec"]["template"]["metadata"].get("annotations", {}),
@@ -227,6 +257,9 @@ bad = [
     {"signingKey": {"value": "c2hvcnQ="}},
     {"image": {"digest": "latest"}},
     {"tls": {"enabled": True}},
+    # SDKs accept plain http only on these link-local addresses; 80 needs a capability.
+    {"podIdentityAgent": {"enabled": True, "address": "10.0.0.1"}},
+    {"podIdentityAgent": {"enabled": True, "port": 80}},
 ]
 errors = []
 for values in bad:
@@ -313,12 +346,13 @@ check_charts() {
   log "Helm chart charts/stsd"
   local name values dir
   # default: values.yaml as shipped; full: every optional feature on; existing: Secrets and
-  # ServiceAccount managed outside the chart.
-  for name in default full existing; do
+  # ServiceAccount managed outside the chart; pod-identity: the node agent DaemonSet.
+  for name in default full existing pod-identity; do
     case $name in
       default) values="" ;;
       full) values="$CHART/ci/full-values.yaml" ;;
       existing) values="$CHART/ci/existing-secrets-values.yaml" ;;
+      pod-identity) values="$CHART/ci/pod-identity-values.yaml" ;;
     esac
     dir="$WORK/rendered-$name"
     check "helm lint --strict + render ($name values)" render_chart "$values" "$dir"
@@ -341,6 +375,10 @@ check_charts() {
   if [[ -d "$WORK/rendered-default" ]]; then
     printf '\nNOTES.txt (default values):\n'
     sed 's/^/  | /' "$WORK/rendered-default/NOTES.txt"
+  fi
+  if [[ -f "$WORK/rendered-pod-identity/NOTES.txt" ]]; then
+    printf '\nNOTES.txt, pod identity part (pod-identity values):\n'
+    sed -n '/^Pod identity:/,$p' "$WORK/rendered-pod-identity/NOTES.txt" | sed 's/^/  | /'
   fi
 }
 

@@ -140,6 +140,12 @@ fn sts_routes(cfg: &mut web::ServiceConfig) {
             .name("assume-role-json")
             .route(web::post().to(handlers::assume_role_json))
             .default_service(web::to(api::method_not_allowed_json)),
+    )
+    .service(
+        web::resource("/v1/credentials")
+            .name("pod-identity")
+            .route(web::get().to(api::pod_identity::credentials))
+            .default_service(web::to(api::pod_identity::method_not_allowed)),
     );
 }
 
@@ -230,7 +236,7 @@ async fn request_context(
     let route = res.request().match_name().unwrap_or("unmatched");
     let elapsed = started.elapsed().as_secs_f64();
     let duration_ms = elapsed * 1000.0;
-    if matches!(route, "query" | "assume-role-json") {
+    if matches!(route, "query" | "assume-role-json" | "pod-identity") {
         if let Some(state) = res.request().app_data::<web::Data<AppState>>() {
             state.metrics.observe_request(
                 outcome.action.unwrap_or(metrics::NO_ACTION),

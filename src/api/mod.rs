@@ -2,6 +2,7 @@
 //! (`operator/`), and what every handler shares: the request id, body reading, error rendering.
 
 pub mod operator;
+pub mod pod_identity;
 pub mod sts;
 
 use std::fmt;
@@ -70,7 +71,7 @@ pub fn record_action(req: &HttpRequest, action: &'static str) {
     tracing::Span::current().record("action", action);
 }
 
-fn record_code(req: &HttpRequest, code: &'static str) {
+pub(crate) fn record_code(req: &HttpRequest, code: &'static str) {
     update_outcome(req, |o| o.code = Some(code));
 }
 

@@ -19,6 +19,9 @@ pub struct IamConfig {
     pub providers: Vec<ProviderSpec>,
     pub policies: Vec<NamedPolicy>,
     pub roles: Vec<Role>,
+    /// Top-level `podIdentityAssociations`: which role a ServiceAccount's pods get from
+    /// `GET /v1/credentials`. No two entries match the same token.
+    pub pod_identity_associations: Vec<PodIdentityAssociation>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,4 +165,15 @@ pub struct Role {
     pub trust_keys: ContextKeys,
     pub max_session_duration: Option<Duration>,
     pub description: Option<String>,
+}
+
+/// One `podIdentityAssociations` entry: pods running as `service_account` in `namespace` get
+/// `role_arn`, when their token was verified by `provider` (any provider when `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodIdentityAssociation {
+    pub namespace: String,
+    pub service_account: String,
+    /// The ARN as written; it names a configured role.
+    pub role_arn: String,
+    pub provider: Option<String>,
 }

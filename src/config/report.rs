@@ -116,6 +116,25 @@ fn summary(out: &mut String, source: &str, loaded: &Loaded) {
         out.push('\n');
     }
 
+    if !cfg.pod_identity_associations.is_empty() {
+        let _ = writeln!(
+            out,
+            "pod identity associations ({}):",
+            cfg.pod_identity_associations.len()
+        );
+        for a in &cfg.pod_identity_associations {
+            let _ = write!(
+                out,
+                "  {}/{}: {}",
+                a.namespace, a.service_account, a.role_arn
+            );
+            if let Some(p) = &a.provider {
+                let _ = write!(out, ", provider {p}");
+            }
+            out.push('\n');
+        }
+    }
+
     let names: Vec<&str> = cfg.policies.iter().map(|p| p.name.as_str()).collect();
     let _ = writeln!(out, "policies ({}): {}", names.len(), names.join(", "));
     if !loaded.seaweedfs_keys.is_empty() {

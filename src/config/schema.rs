@@ -23,6 +23,8 @@ pub struct IamFile {
     pub providers: Vec<ProviderEntry>,
     pub policies: Vec<PolicyEntry>,
     pub roles: Vec<RoleEntry>,
+    /// stsd's own key (SeaweedFS ignores unknown top-level keys).
+    pub pod_identity_associations: Vec<PodIdentityAssociationEntry>,
     /// SeaweedFS's policy-engine settings; only looked at to warn about `defaultEffect: "Allow"`.
     pub policy: Option<Value>,
 }
@@ -161,6 +163,15 @@ pub struct RoleEntry {
     pub description: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodIdentityAssociationEntry {
+    pub namespace: String,
+    pub service_account: String,
+    pub role_arn: String,
+    pub provider: Option<String>,
+}
+
 fn secret_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
     Ok(Option::<String>::deserialize(d)?.map(SecretString::new))
 }
@@ -209,6 +220,10 @@ const ROOT: &[Field] = &[
     f("providers", Shape::ObjectList(PROVIDER)),
     f("policies", Shape::ObjectList(POLICY)),
     f("roles", Shape::ObjectList(ROLE)),
+    f(
+        "podIdentityAssociations",
+        Shape::ObjectList(POD_IDENTITY_ASSOCIATION),
+    ),
     f("policy", Shape::Ignored),
     f("roleStore", Shape::Ignored),
     f("oidcProviderStore", Shape::Ignored),
@@ -326,6 +341,13 @@ const ROLE: &[Field] = &[
     f("trustPolicy", Shape::Document),
     f("maxSessionDuration", Shape::Duration),
     f("description", Shape::Str),
+];
+
+const POD_IDENTITY_ASSOCIATION: &[Field] = &[
+    f("namespace", Shape::Str),
+    f("serviceAccount", Shape::Str),
+    f("roleArn", Shape::Str),
+    f("provider", Shape::Str),
 ];
 
 /// Result of [`check_shape`]: type errors (which stop decoding), warnings, and what

@@ -129,6 +129,11 @@ fn example_file_passes_validation() {
     assert_eq!(ci.max_session_duration, Some(Duration::from_secs(3600)));
     assert_eq!(ci.attached_policies, vec!["CiArtifactsReadWrite"]);
     assert_eq!(c.policies.len(), 2);
+    assert_eq!(c.pod_identity_associations.len(), 1);
+    assert_eq!(
+        c.pod_identity_associations[0].provider.as_deref(),
+        Some("k8s")
+    );
 }
 
 #[test]
@@ -1098,4 +1103,92 @@ fn seaweed_partition_role_arns() {
         p.starts_with("roles[0].roleArn: \"arn:aws-cn:iam::role/R\" is not an IAM role ARN"),
         "{p:?}"
     );
+}
+
+#[test]
+fn pod_identity_associations_load() {
+    let mut v = base();
+    v["podIdentityAssociations"] = json!([
+        {"namespace": "team-a", "serviceAccount": "app", "roleArn": "arn:aws:iam::role/R"},
+        {"namespace": "team-b", "serviceAccount": "app.v2", "roleArn": "arn:aws:iam::123456789012:role/R",
+         "provider": "idp"}
+    ]);
+    let loaded = load(&v).unwrap();
+    assert_eq!(
+        loaded.config.pod_identity_associations,
+        vec![
+            PodIdentityAssociation {
+                namespace: "team-a".into(),
+                service_account: "app".into(),
+                role_arn: "arn:aws:iam::role/R".into(),
+                provider: None,
+            },
+            PodIdentityAssociation {
+                namespace: "team-b".into(),
+                service_account: "app.v2".into(),
+                role_arn: "arn:aws:iam::123456789012:role/R".into(),
+                provider: Some("idp".into()),
+            },
+        ]
+    );
+    assert!(warnings(&loaded).is_empty(), "{:?}", warnings(&loaded));
+    let text = report("iam.json", &Ok(loaded));
+    assert!(
+        text.contains("pod identity associations (2):\n  team-a/app: arn:aws:iam::role/R\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn pod_identity_associations_report_every_problem_with_its_path() {
+    let mut v = base();
+    v["podIdentityAssociations"] = json!([
+        {"namespace": "team-a", "serviceAccount": "app", "roleArn": "arn:aws:iam::role/Nope"},
+        {"namespace": "team-a", "serviceAccount": "app", "roleArn": "arn:aws:iam::role/R",
+         "provider": "other"},
+        {"namespace": "Team_A", "serviceAccount": "", "roleArn": "R"},
+        {"namespace": "team-c", "serviceAccount": "web", "roleArn": "arn:aws:iam::role/R"},
+        {"namespace": "team-c", "serviceAccount": "web", "roleArn": "arn:aws:iam::role/R",
+         "provider": "idp"},
+        {"namespace": "team-d", "serviceAccount": "web", "roleArn": "arn:aws:iam::role/R",
+         "provider": "idp", "rolearn": "x"}
+    ]);
+    let errors = load(&v).unwrap_err();
+    let got: Vec<String> = errors.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "podIdentityAssociations[0].roleArn: unknown role \"Nope\"; it must be defined under \"roles\"",
+            "podIdentityAssociations[1].provider: unknown provider \"other\"; it must be defined under \"providers\"",
+            "podIdentityAssociations[2].namespace: not a Kubernetes namespace name (lowercase letters, digits and '-', at most 63)",
+            "podIdentityAssociations[2].serviceAccount: required",
+            "podIdentityAssociations[2].roleArn: \"R\" is not an IAM role ARN (arn:aws:iam::[ACCOUNT:]role/NAME)",
+            "podIdentityAssociations[4]: duplicate association for namespace \"team-c\" and serviceAccount \"web\" (also podIdentityAssociations[3]); give each a different provider",
+        ]
+    );
+    let warned: Vec<String> = errors.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        warned.contains(
+            &"podIdentityAssociations[5].rolearn: unknown key; ignored (did you mean \"roleArn\"?)"
+                .to_owned()
+        ),
+        "{warned:?}"
+    );
+}
+
+#[test]
+fn pod_identity_association_without_provider_warns_when_several_providers_exist() {
+    let mut v = base();
+    v["providers"].as_array_mut().unwrap().push(json!({
+        "name": "cluster", "type": "kubernetes", "config": {"clientId": "stsd"}
+    }));
+    v["podIdentityAssociations"] = json!([
+        {"namespace": "team-a", "serviceAccount": "app", "roleArn": "arn:aws:iam::role/R"},
+        {"namespace": "team-b", "serviceAccount": "app", "roleArn": "arn:aws:iam::role/R",
+         "provider": "cluster"}
+    ]);
+    let loaded = load(&v).unwrap();
+    let w = warnings(&loaded);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].starts_with("podIdentityAssociations[0]: matches tokens of every provider"));
 }

@@ -8,6 +8,7 @@ mod grant;
 pub mod guard;
 pub mod operator;
 pub mod params;
+pub mod pod_identity;
 pub mod sessions;
 pub mod tags;
 
@@ -29,6 +30,7 @@ use sessions::SessionCounter;
 pub use crate::config::arn::CLAIM_BASED_ROLE_ARN as CLAIM_MODE_ROLE_ARN;
 pub use error::ServiceError;
 pub use params::{AssumeRoleRequest, RawAssumeRoleParams, RoleTarget};
+pub use pod_identity::PodIdentityRequest;
 
 use grant::{Grant, Trail};
 /// Session policies larger than this (after normalisation) do not fit (AWS's packed limit).
@@ -163,6 +165,21 @@ impl StsService {
             .registry
             .verify(&request.web_identity_token, now.unix_timestamp())
             .await?;
+        self.issue(&rt, &identity, &request, session_policy, now)
+    }
+
+    /// The steps after verification, shared by AssumeRoleWithWebIdentity and pod identity: the
+    /// role's trust policy (or claim-based mode), the duration, the session token and the
+    /// credentials derived from it. Checks that every issuance must pass (revocation, rate limits
+    /// per subject) belong here, so that both entry points apply them.
+    fn issue(
+        &self,
+        rt: &Runtime,
+        identity: &VerifiedIdentity,
+        request: &AssumeRoleRequest,
+        session_policy: Option<SessionPolicy>,
+        now: OffsetDateTime,
+    ) -> Result<AssumeRoleOutput, ServiceError> {
         rt.limits
             .admit_subject(&identity.provider, &identity.subject, now)?;
         let spec = rt
@@ -175,20 +192,20 @@ impl StsService {
         let grant = grant::resolve(
             &rt.config,
             spec,
-            &identity,
+            identity,
             &attributes,
-            &request,
+            request,
             now.unix_timestamp(),
             &mut Trail::off(),
         )?;
 
-        self.refuse_revoked_identity(&rt, &identity, grant.role, now)?;
+        self.refuse_revoked_identity(rt, identity, grant.role, now)?;
         let duration = session_duration(&rt.config, grant.role, request.duration_seconds);
         let issued = mint(
-            &rt,
+            rt,
             spec,
-            &identity,
-            &request,
+            identity,
+            request,
             &grant,
             &attributes,
             duration,

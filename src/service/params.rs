@@ -44,6 +44,23 @@ impl RoleTarget {
         matches!(self, Self::ClaimBased { .. })
     }
 
+    /// A role ARN (in either partition) as a target; `None` when it is not an IAM role ARN.
+    pub fn parse(text: String) -> Option<Self> {
+        let parsed = arn::parse_role_arn(&text)?;
+        Some(if parsed.is_claim_based() {
+            Self::ClaimBased {
+                partition: parsed.partition,
+                arn: text,
+            }
+        } else {
+            Self::Named {
+                partition: parsed.partition,
+                name: parsed.name.to_owned(),
+                arn: text,
+            }
+        })
+    }
+
     fn claim_based_default() -> Self {
         Self::ClaimBased {
             arn: CLAIM_BASED_ROLE_ARN.to_owned(),
@@ -64,8 +81,8 @@ pub struct AssumeRoleRequest {
     pub source_ip: Option<std::net::IpAddr>,
 }
 
-const TOKEN_LEN: (usize, usize) = (4, 20_000);
-const SESSION_NAME_LEN: (usize, usize) = (2, 64);
+pub(super) const TOKEN_LEN: (usize, usize) = (4, 20_000);
+pub(super) const SESSION_NAME_LEN: (usize, usize) = (2, 64);
 const ROLE_ARN_LEN: (usize, usize) = (20, 2048);
 const DURATION_RANGE: (u32, u32) = (900, 43_200);
 const POLICY_LEN: (usize, usize) = (1, 2048);
@@ -157,26 +174,12 @@ impl AssumeRoleRequest {
 
         let role = match role_arn {
             None => RoleTarget::claim_based_default(),
-            Some(text) => {
-                let Some(parsed) = arn::parse_role_arn(&text) else {
-                    return Err(ServiceError::InvalidParameterValue {
-                        message: "RoleArn must be an IAM role ARN of the form arn:aws:iam::[account:]role/<name> (or arn:seaweed:iam::…)"
-                            .to_owned(),
-                    });
-                };
-                if parsed.is_claim_based() {
-                    RoleTarget::ClaimBased {
-                        partition: parsed.partition,
-                        arn: text,
-                    }
-                } else {
-                    RoleTarget::Named {
-                        partition: parsed.partition,
-                        name: parsed.name.to_owned(),
-                        arn: text,
-                    }
+            Some(text) => RoleTarget::parse(text).ok_or_else(|| {
+                ServiceError::InvalidParameterValue {
+                    message: "RoleArn must be an IAM role ARN of the form arn:aws:iam::[account:]role/<name> (or arn:seaweed:iam::…)"
+                        .to_owned(),
                 }
-            }
+            })?,
         };
 
         Ok(Self {
@@ -196,7 +199,12 @@ fn missing(parameter: &str) -> ServiceError {
     }
 }
 
-fn check_length(out: &mut Vec<String>, member: &str, value: &str, (min, max): (usize, usize)) {
+pub(super) fn check_length(
+    out: &mut Vec<String>,
+    member: &str,
+    value: &str,
+    (min, max): (usize, usize),
+) {
     // AWS counts characters, not bytes.
     let len = value.chars().count();
     if len < min {
@@ -217,7 +225,7 @@ fn pattern_violation(member: &str, pattern: &str) -> String {
 }
 
 /// `[\w+=,.@-]` with `\w` in its ASCII meaning, as the AWS model and SeaweedFS both read it.
-fn is_session_name_byte(b: u8) -> bool {
+pub(super) fn is_session_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'=' | b',' | b'.' | b'@' | b'-')
 }
 

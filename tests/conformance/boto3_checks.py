@@ -2,7 +2,7 @@
 
 Usage: python boto3_checks.py [rotation]  (configuration comes from the environment set by run.sh:
 STS_ENDPOINT, TOKEN_DIR, ROLE_ARN, DENIED_ROLE_ARN, AWS_PRINCIPAL_ROLE_ARN, AWS_KEYS_ROLE_ARN, IDP_ISSUER,
-CLIENT_ID, USER_SUB).
+CLIENT_ID, USER_SUB, POD_IDENTITY_URI).
 Prints one `PASS name` / `FAIL name: reason` line per check and never prints a token or a secret.
 """
 
@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 
 import boto3
 import botocore
+import botocore.credentials
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -28,6 +29,7 @@ AWS_KEYS_ROLE_ARN = os.environ["AWS_KEYS_ROLE_ARN"]
 IDP_ISSUER = os.environ["IDP_ISSUER"]
 CLIENT_ID = os.environ["CLIENT_ID"]
 USER_SUB = os.environ["USER_SUB"]
+POD_IDENTITY_URI = os.environ["POD_IDENTITY_URI"]
 ROTATION_WAIT_SECS = 45
 
 FAILED = 0
@@ -204,6 +206,90 @@ def after_key_rotation():
         time.sleep(2)
 
 
+# ---- pod identity: the container credentials provider with a ServiceAccount token ----
+
+CONTAINER_VARS = (
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+)
+
+
+def container_session(token_path):
+    """A fresh session whose default chain finds only the two container variables (and the STS
+    endpoint), as a pod configured for pod identity has them."""
+    for var in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_SESSION_NAME",
+    ) + CONTAINER_VARS:
+        os.environ.pop(var, None)
+    os.environ["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = POD_IDENTITY_URI
+    if token_path is not None:
+        os.environ["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"] = token_path
+    os.environ["AWS_ENDPOINT_URL_STS"] = ENDPOINT
+    return boto3.session.Session(region_name="us-east-1")
+
+
+def pod_token_file(content):
+    """The pod's token file, rewritten in place as the kubelet rotates it."""
+    path = os.path.join(TOKEN_DIR, "pod-identity-token")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(content)
+    return path
+
+
+def read_token(name):
+    with open(token_file(name), encoding="utf-8") as f:
+        return f.read()
+
+
+def container_role_and_rotation():
+    path = pod_token_file(read_token("sa-app-1"))
+    session = container_session(path)
+    creds = session.get_credentials()
+    ensure(creds is not None, "no credentials found")
+    ensure(creds.method == "container-role", f"credential method {creds.method!r}")
+    frozen = creds.get_frozen_credentials()
+    ensure(frozen.access_key.startswith("ASIA"), "access key id does not start with ASIA")
+    arn = caller_arn(session)
+    ensure(arn.endswith("assumed-role/PodRole/app-pod-1"), f"Arn {arn!r}")
+    # The kubelet replaces the token; the provider reads the file again on its next fetch.
+    pod_token_file(read_token("sa-app-2"))
+    provider = botocore.credentials.ContainerProvider()
+    again = provider.load()
+    ensure(again is not None and again.method == "container-role", "the provider found nothing")
+    session2 = boto3.session.Session(
+        region_name="us-east-1",
+        aws_access_key_id=again.access_key,
+        aws_secret_access_key=again.secret_key,
+        aws_session_token=again.token,
+    )
+    arn2 = caller_arn(session2)
+    ensure(arn2.endswith("assumed-role/PodRole/app-pod-2"), f"after rotation Arn {arn2!r}")
+
+
+def container_refusal(token_content, status, code):
+    """The provider reports stsd's status and error body; boto3 then finds no credentials."""
+
+    def run():
+        path = None if token_content is None else pod_token_file(token_content)
+        session = container_session(path)
+        try:
+            creds = session.get_credentials()
+        except botocore.exceptions.CredentialRetrievalError as err:
+            text = str(err)
+            ensure(f"Received non 200 response {status} " in text, f"expected status {status} in: {text[:300]}")
+            ensure(f'"code":"{code}"' in text, f"expected code {code} in: {text[:300]}")
+            return
+        raise CheckFailed(f"credentials were issued ({creds.method if creds else None}), expected {code}")
+
+    return run
+
+
 def main():
     if sys.argv[1:] == ["rotation"]:
         check("boto3-idp-key-rotation", after_key_rotation)
@@ -231,6 +317,18 @@ def main():
     check("boto3-untrusted-role", expect_error("id", "AccessDenied", role_arn=DENIED_ROLE_ARN))
     for forged in ("unknown-kid", "wrong-key", "alg-none", "hs256"):
         check(f"boto3-forged-{forged}", expect_error(forged, "InvalidIdentityToken"))
+    check("boto3-container-role-pod-identity", container_role_and_rotation)
+    refusals = [
+        ("no-association", read_token("sa-unassociated"), 403, "AccessDenied"),
+        ("trust-policy-denial", read_token("sa-denied"), 403, "AccessDenied"),
+        ("wrong-audience", read_token("sa-wrong-audience"), 401, "InvalidIdentityToken"),
+        ("missing-header", None, 401, "MissingAuthenticationToken"),
+        ("garbage", "garbage-not-a-token", 401, "InvalidIdentityToken"),
+    ]
+    for name, content, status, code in refusals:
+        check(f"boto3-container-role-{name}", container_refusal(content, status, code))
+    for var in CONTAINER_VARS:
+        os.environ.pop(var, None)
     return 1 if FAILED else 0
 
 

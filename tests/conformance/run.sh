@@ -210,7 +210,8 @@ IDP_ISSUER="http://127.0.0.1:$IDP_PORT/idp"
 log "OpenID Provider (oidc-provider) at $IDP_ISSUER"
 run_program tokens node "$HERE/tokens.mjs" "$IDP_ISSUER" "$STATE"
 TOKEN_DIR="$STATE/tokens"
-for t in access access-eddsa id no-kid array-aud wrong-audience expired; do
+for t in access access-eddsa id no-kid array-aud wrong-audience expired sa-app-1 sa-app-2 sa-denied \
+  sa-unassociated sa-wrong-audience; do
   [[ -s "$TOKEN_DIR/$t.jwt" ]] || { fail idp-tokens "token '$t' was not obtained"; finish; }
 done
 
@@ -285,6 +286,17 @@ config = {
             "attachedPolicies": ["S3All"],
             "trustPolicy": trust("idp", {"StringEquals": {"oidc:sub": "someone-else"}}),
         },
+        # Pod identity: the role the associations below name; its trust policy still decides,
+        # and admits the team-a namespace only.
+        {
+            "roleName": "PodRole",
+            "attachedPolicies": ["S3All"],
+            "trustPolicy": trust("idp", {"StringEquals": {"oidc:kubernetes.io/namespace": "team-a"}}),
+        },
+    ],
+    "podIdentityAssociations": [
+        {"namespace": "team-a", "serviceAccount": "app", "roleArn": "arn:aws:iam::role/PodRole"},
+        {"namespace": "team-z", "serviceAccount": "app", "roleArn": "arn:aws:iam::role/PodRole"},
     ],
 }
 with open(path, "w", encoding="utf-8") as f:
@@ -347,7 +359,9 @@ else
   fail stsd-xml-error "$(tail -n 1 "$STATE/xml-error.out")"
 fi
 
-export STS_ENDPOINT TOKEN_DIR ROLE_ARN AWS_PRINCIPAL_ROLE_ARN AWS_KEYS_ROLE_ARN DENIED_ROLE_ARN IDP_ISSUER CLIENT_ID USER_SUB
+POD_IDENTITY_URI="$STS_ENDPOINT/v1/credentials"
+export STS_ENDPOINT TOKEN_DIR ROLE_ARN AWS_PRINCIPAL_ROLE_ARN AWS_KEYS_ROLE_ARN DENIED_ROLE_ARN IDP_ISSUER CLIENT_ID USER_SUB \
+  POD_IDENTITY_URI
 
 # ---- boto3 ----
 run_program boto3 "$PY" "$HERE/boto3_checks.py"
@@ -426,6 +440,31 @@ fi
 cli_error cli-wrong-audience wrong-audience "$ROLE_ARN" InvalidIdentityToken
 cli_error cli-expired-token expired "$ROLE_ARN" ExpiredTokenException
 cli_error cli-untrusted-role id "$DENIED_ROLE_ARN" AccessDenied
+
+# Pod identity: nothing but the two container variables and the STS endpoint.
+cli_pod_identity() {
+  local name=$1 tok=$2
+  AWS_CONTAINER_CREDENTIALS_FULL_URI="$POD_IDENTITY_URI" AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE="$TOKEN_DIR/$tok.jwt" \
+    AWS_ENDPOINT_URL_STS="$STS_ENDPOINT" timeout 60 "$AWS" sts get-caller-identity --output text --query Arn \
+    2>"$STATE/$name.err"
+}
+if ident=$(cli_pod_identity cli-pod-identity sa-app-1); then
+  if [[ "$ident" == *"assumed-role/PodRole/app-pod-1" ]]; then
+    pass cli-pod-identity
+  else
+    fail cli-pod-identity "Arn $ident"
+  fi
+else
+  fail cli-pod-identity "$(tail -n 2 "$STATE/cli-pod-identity.err" | tr '\n' ' ')"
+fi
+if ident=$(cli_pod_identity cli-pod-identity-no-association sa-unassociated); then
+  fail cli-pod-identity-no-association "succeeded as $ident"
+elif grep -q 'non 200 response 403' "$STATE/cli-pod-identity-no-association.err" &&
+  grep -q '"code":"AccessDenied"' "$STATE/cli-pod-identity-no-association.err"; then
+  pass cli-pod-identity-no-association
+else
+  fail cli-pod-identity-no-association "$(tail -n 2 "$STATE/cli-pod-identity-no-association.err" | tr '\n' ' ')"
+fi
 
 # ---- AWS SDK for JavaScript v3 ----
 run_program js node "$HERE/js_checks.mjs"

@@ -4,9 +4,10 @@
 //
 // Usage: node tokens.mjs ISSUER STATE_DIR [rotated]
 // (`rotated`: only fetch a fresh ID token, as tokens/id-rotated.jwt, after the provider changed keys)
-// Writes STATE_DIR/tokens/NAME.jwt (each ending in a newline, as a projected token file does)
+// Writes STATE_DIR/tokens/NAME.jwt (ending in a newline, as many tools write token files; the
+// ServiceAccount tokens sa-*.jwt without one, as the kubelet writes them)
 // and prints one `PASS name` / `FAIL name: reason` line per check; never prints a token.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -212,6 +213,38 @@ await check('minted-tokens', async () => {
   // Sanity: the provider's published key verifies what was signed here.
   await jwtVerify(readFileSync(path.join(tokenDir, 'array-aud.jwt'), 'utf8').trim(), remoteKeys, { issuer, audience: CLIENT_ID });
   assert(decodeProtectedHeader(readFileSync(path.join(tokenDir, 'no-kid.jwt'), 'utf8').trim()).kid === undefined, 'kid present');
+});
+
+// Projected ServiceAccount tokens as a Kubernetes API server issues them (audience = the
+// client id, the `kubernetes.io` claim naming namespace, ServiceAccount and pod), signed with
+// the provider's key. Written without a trailing newline, as the kubelet writes them: SDKs send
+// the file's content as a header value and refuse a newline in it.
+await check('service-account-tokens', async () => {
+  const jwk = JSON.parse(readFileSync(path.join(stateDir, 'idp-signing-key.json'), 'utf8'));
+  const key = await importJWK(jwk, 'RS256');
+  const now = Math.floor(Date.now() / 1000);
+  const serviceAccountToken = (namespace, account, pod, audience = [CLIENT_ID]) => new SignJWT({
+    'kubernetes.io': {
+      namespace,
+      serviceaccount: { name: account, uid: randomUUID() },
+      pod: { name: pod, uid: randomUUID() },
+    },
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: jwk.kid })
+    .setIssuer(issuer)
+    .setSubject(`system:serviceaccount:${namespace}:${account}`)
+    .setAudience(audience)
+    .setIssuedAt(now)
+    .setNotBefore(now)
+    .setExpirationTime(now + 600)
+    .sign(key);
+  const saveRaw = (name, token) => writeFileSync(path.join(tokenDir, `${name}.jwt`), token, { mode: 0o600 });
+  saveRaw('sa-app-1', await serviceAccountToken('team-a', 'app', 'app-pod-1'));
+  saveRaw('sa-app-2', await serviceAccountToken('team-a', 'app', 'app-pod-2'));
+  saveRaw('sa-denied', await serviceAccountToken('team-z', 'app', 'app-pod-z'));
+  saveRaw('sa-unassociated', await serviceAccountToken('team-b', 'app', 'app-pod-b'));
+  saveRaw('sa-wrong-audience', await serviceAccountToken('team-a', 'app', 'app-pod-1', ['https://kubernetes.default.svc']));
+  await jwtVerify(readFileSync(path.join(tokenDir, 'sa-app-1.jwt'), 'utf8'), remoteKeys, { issuer, audience: CLIENT_ID });
 });
 
 // Forgeries stsd must refuse: a key the provider never published (under a new kid and under the

@@ -130,3 +130,18 @@ app.kubernetes.io/component: sts
 {{- end }}
 {{- default "arn:aws:iam::role/<RoleName>" $arn }}
 {{- end }}
+
+{{/* The pod identity agent's labels: a name of its own, so that neither the Service nor the
+     PodDisruptionBudget of the Deployment selects the agent's pods. */}}
+{{- define "stsd.podIdentityAgentSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-pod-identity-agent" (include "stsd.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "stsd.podIdentityAgentLabels" -}}
+helm.sh/chart: {{ include "stsd.chart" . }}
+{{ include "stsd.podIdentityAgentSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: pod-identity-agent
+{{- end }}
