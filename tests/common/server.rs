@@ -8,6 +8,8 @@ use stsd::app::{configure, configure_admin, AppState, HttpSettings};
 use stsd::service::StsService;
 use stsd::telemetry::Metrics;
 
+use super::iam::{load, TEST_SIGNING_KEY};
+
 /// A running stsd, stopped when dropped. It runs on its own thread with its own actix system, so
 /// tests can use any async runtime (or none) to talk to it.
 pub struct TestServer {
@@ -26,10 +28,14 @@ impl TestServer {
 
     /// A service built from an `iam.json` document.
     pub fn start_with_config(iam_json: &serde_json::Value) -> Self {
-        let loaded = stsd::config::load_str(&iam_json.to_string(), "test", &|_| None)
-            .unwrap_or_else(|e| panic!("test config is invalid: {:?}", e.problems));
-        let service = StsService::new(loaded.config).expect("service");
-        Self::start_with(service, HttpSettings::default())
+        Self::start_reloadable(iam_json).0
+    }
+
+    /// [`Self::start_with_config`], with a handle on the service for reloads.
+    pub fn start_reloadable(iam_json: &serde_json::Value) -> (Self, StsService) {
+        let service = StsService::new(load(iam_json)).expect("service");
+        let server = Self::start_with(service.clone(), HttpSettings::default());
+        (server, service)
     }
 
     pub fn start_with(service: StsService, settings: HttpSettings) -> Self {
@@ -96,13 +102,24 @@ impl TestServer {
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.admin_addr)
     }
+
+    /// The text of `/metrics` on the admin listener.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.admin_url("/metrics"))
+            .await
+            .unwrap_or_else(|e| panic!("GET /metrics: {e}"))
+            .text()
+            .await
+            .unwrap_or_else(|e| panic!("/metrics body: {e}"))
+    }
 }
 
-/// The signing key of [`dev_service`] (the SeaweedFS documentation's example key).
-pub const DEV_SIGNING_KEY: &str = "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc=";
+/// The signing key of [`dev_service`].
+pub const DEV_SIGNING_KEY: &str = TEST_SIGNING_KEY;
 
+/// The embedded development configuration signed with [`TEST_SIGNING_KEY`].
 pub fn dev_service() -> StsService {
-    StsService::new(stsd::config::dev_config(DEV_SIGNING_KEY).config).expect("dev service")
+    StsService::new(stsd::config::dev_config(TEST_SIGNING_KEY).config).expect("dev service")
 }
 
 impl Drop for TestServer {
