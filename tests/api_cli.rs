@@ -2,8 +2,12 @@
 //! clean exit on SIGTERM.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+
+use common::iam::iam_json;
 
 const STSD: &str = env!("CARGO_BIN_EXE_stsd");
 
@@ -172,14 +176,13 @@ async fn wait_for_reload(base: &str, result: &str, expected: u64) {
 
 /// A config with the mock provider and one role, `role`, that any mock token may assume.
 fn mock_config(role: &str) -> String {
-    serde_json::json!({
-        "sts": {"signingKey": "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc="},
+    iam_json(serde_json::json!({
         "providers": [{"name": "mock", "type": "mock",
                        "config": {"issuer": "https://mock.example", "clientId": "c"}}],
         "roles": [{"roleName": role, "attachedPolicies": [],
                    "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                        "Principal": {"Federated": "mock"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
-    })
+    }))
     .to_string()
 }
 

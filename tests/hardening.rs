@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use openssl::hash::MessageDigest;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use common::clock::now;
 use common::idp::TestIdp;
 use common::server::TestServer;
 use stsd::app::HttpSettings;
@@ -20,16 +19,6 @@ use stsd::service::StsService;
 const CLIENT_ID: &str = "stsd";
 const SIGNING_KEY: &str = "aGFyZGVuaW5nLXRlc3Qtc2lnbmluZy1rZXktMzItYnl0ZXMh";
 const EMPTY_FORM: &str = "Action=GetCallerIdentity&Version=2011-06-15";
-
-fn now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
 
 /// Claims of a token for `sub`, valid ten minutes, audience [`CLIENT_ID`].
 fn claims(iss: &str, sub: &str) -> Value {

@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use common::clock::now;
+use common::iam::iam_json;
 use common::idp::TestIdp;
 use stsd::config::{self, IamConfig};
 use stsd::service::{
@@ -19,7 +21,6 @@ use stsd::service::{
 
 const NOW: i64 = 1_800_000_000;
 const CLIENT: &str = "sts-client";
-const KEY_B64: &str = "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc=";
 const ROLE_ARN: &str = "arn:aws:iam::role/Reader";
 
 fn at(t: i64) -> OffsetDateTime {
@@ -33,15 +34,15 @@ fn provider(name: &str, issuer: &str, http_timeout: &str) -> Value {
 }
 
 fn config(providers: Vec<Value>) -> IamConfig {
-    let file = json!({
-        "sts": {"issuer": "test-sts", "signingKey": KEY_B64},
+    let file = iam_json(json!({
+        "sts": {"issuer": "test-sts"},
         "providers": providers,
         "policies": [{"name": "S3Read", "document": {"Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}}],
         "roles": [{"roleName": "Reader", "attachedPolicies": ["S3Read"],
             "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                 "Principal": {"Federated": "*"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
-    });
+    }));
     config::load_str(&file.to_string(), "test.json", &|_| None)
         .expect("valid config")
         .config
@@ -517,7 +518,7 @@ async fn http_idp_down_at_start_server_is_ready_and_answers_idp_communication_er
     let server = http::server(svc);
     http::assert_probes_answer(&server).await;
 
-    let token = down.sign(&claims(down.issuer(), unix_now()));
+    let token = down.sign(&claims(down.issuer(), now()));
     for _ in 0..3 {
         let reply = http::assume(&server, &token).await;
         assert_eq!(
@@ -538,7 +539,7 @@ async fn http_idp_down_at_start_server_is_ready_and_answers_idp_communication_er
     );
 
     // The other provider is unaffected.
-    let reply = http::assume(&server, &other.sign(&claims(other.issuer(), unix_now()))).await;
+    let reply = http::assume(&server, &other.sign(&claims(other.issuer(), now()))).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
 }
 
@@ -556,11 +557,11 @@ async fn http_hanging_jwks_times_out_while_the_server_answers_others() {
     let started = Instant::now();
     let hanging = {
         let server = server.clone();
-        let token = slow.sign(&claims(slow.issuer(), unix_now()));
+        let token = slow.sign(&claims(slow.issuer(), now()));
         tokio::spawn(async move { http::assume(&server, &token).await })
     };
     // While that request waits on the IdP, the same worker serves everything else.
-    let reply = http::assume(&server, &other.sign(&claims(other.issuer(), unix_now()))).await;
+    let reply = http::assume(&server, &other.sign(&claims(other.issuer(), now()))).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     http::assert_probes_answer(&server).await;
     assert!(!hanging.is_finished(), "the slow fetch is still in flight");
@@ -585,18 +586,14 @@ async fn http_unknown_kid_flood_costs_one_jwks_fetch() {
     let idp = TestIdp::start().await;
     let svc = service(vec![provider("corp", idp.issuer(), "2s")]);
     let server = std::sync::Arc::new(http::server(svc));
-    let reply = http::assume(&server, &idp.sign(&claims(idp.issuer(), unix_now()))).await;
+    let reply = http::assume(&server, &idp.sign(&claims(idp.issuer(), now()))).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(idp.jwks_requests(), 1);
 
     let mut tasks = Vec::new();
     for _ in 0..100 {
         let server = server.clone();
-        let token = idp.sign_with(
-            "RS256",
-            Some(&random_kid()),
-            &claims(idp.issuer(), unix_now()),
-        );
+        let token = idp.sign_with("RS256", Some(&random_kid()), &claims(idp.issuer(), now()));
         tasks.push(tokio::spawn(
             async move { http::assume(&server, &token).await },
         ));
@@ -611,12 +608,8 @@ async fn http_unknown_kid_flood_costs_one_jwks_fetch() {
         );
     }
     assert_eq!(idp.jwks_requests(), 2, "one refetch for 100 unknown kids");
-    let reply = http::assume(&server, &idp.sign(&claims(idp.issuer(), unix_now()))).await;
+    let reply = http::assume(&server, &idp.sign(&claims(idp.issuer(), now()))).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
-}
-
-fn unix_now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -636,13 +629,13 @@ impl Drop for Binary {
 /// "listening" log line.
 fn serve_binary(dir: &std::path::Path, providers: Vec<Value>) -> (Binary, String) {
     use std::io::BufRead;
-    let file = json!({
-        "sts": {"issuer": "test-sts", "signingKey": KEY_B64},
+    let file = iam_json(json!({
+        "sts": {"issuer": "test-sts"},
         "providers": providers,
         "roles": [{"roleName": "Reader", "attachedPolicies": [],
             "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                 "Principal": {"Federated": "*"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
-    });
+    }));
     let path = dir.join("iam.json");
     std::fs::write(&path, file.to_string()).expect("write config");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stsd"))
@@ -714,7 +707,7 @@ async fn binary_starts_ready_with_the_idp_down_and_prefetches_keys_of_those_up()
         .append_pair("RoleSessionName", "binary")
         .append_pair(
             "WebIdentityToken",
-            &down.sign(&claims(down.issuer(), unix_now())),
+            &down.sign(&claims(down.issuer(), now())),
         )
         .finish();
     let response = reqwest::Client::new()

@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use common::clock::now;
 use common::idp::{TestCa, TestIdp};
 use common::server::TestServer;
 use serde_json::{json, Value};
@@ -20,17 +21,6 @@ use serde_json::{json, Value};
 /// What the API server puts in `iss` (`--service-account-issuer` of an in-cluster setup).
 const K8S_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 const SA_SUBJECT: &str = "system:serviceaccount:default:my-app";
-const SIGNING_KEY: &str = "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc=";
-
-fn now() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
 
 /// The claims of a projected ServiceAccount token requested with `audience: stsd`.
 fn service_account_claims(namespace: &str, account: &str) -> Value {
@@ -72,8 +62,7 @@ fn kubernetes_provider(
 /// `iam.json` with `providers` and a role `AppRole` that the `my-app` ServiceAccount of the
 /// `default` namespace may assume through any of `federated`.
 fn iam_json(providers: Vec<Value>, federated: &[&str]) -> Value {
-    json!({
-        "sts": {"signingKey": SIGNING_KEY},
+    common::iam::iam_json(json!({
         "providers": providers,
         "roles": [{
             "roleName": "AppRole",
@@ -93,7 +82,7 @@ fn iam_json(providers: Vec<Value>, federated: &[&str]) -> Value {
                 }
             }]}
         }]
-    })
+    }))
 }
 
 /// Calls the JSON twin of AssumeRoleWithWebIdentity: the response, or the error code.
@@ -445,12 +434,11 @@ fn mock_config(roles: &[&str]) -> String {
                        "Action": "sts:AssumeRoleWithWebIdentity"}]}})
         })
         .collect();
-    json!({
-        "sts": {"signingKey": SIGNING_KEY},
+    common::iam::iam_json(json!({
         "providers": [{"name": "mock", "type": "mock",
                        "config": {"issuer": "https://mock.example", "clientId": "c"}}],
         "roles": roles
-    })
+    }))
     .to_string()
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use common::clock::now;
 use common::idp::{Family, TestIdp};
 use stsd::config::{ProviderKind, ProviderSpec};
 use stsd::providers::Registry;
@@ -359,10 +360,7 @@ async fn start_prefetches_in_the_background() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(idp.jwks_requests(), 1);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
+    let now = now();
     registry
         .verify(&idp.sign(&claims_at(&idp, now)), now)
         .await

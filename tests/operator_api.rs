@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::iam::iam_json;
 use common::server::TestServer;
 use serde_json::{json, Value};
 
@@ -76,8 +77,8 @@ fn assert_json_error(status: u16, id: &str, text: &str, want_status: u16, want_c
 }
 
 fn providers_config() -> Value {
-    json!({
-        "sts": {"signingKey": common::server::DEV_SIGNING_KEY, "issuer": "seaweedfs-sts"},
+    iam_json(json!({
+        "sts": {"issuer": "seaweedfs-sts"},
         "providers": [
             {"name": "corp", "type": "oidc", "enabled": true,
              "config": {"issuer": "https://idp.example.com", "clientId": "app",
@@ -89,7 +90,7 @@ fn providers_config() -> Value {
              "config": {"issuer": "https://mock.example", "clientId": "c"}}
         ],
         "roles": []
-    })
+    }))
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use common::clock::now;
+use common::iam::iam_json;
 use common::idp::TestIdp;
 use common::server::TestServer;
 use serde_json::json;
@@ -108,8 +108,7 @@ async fn requests_credentials_and_providers_are_counted() {
 #[tokio::test]
 async fn jwks_series_follow_the_key_cache() {
     let idp = TestIdp::start().await;
-    let config = json!({
-        "sts": {"signingKey": common::server::DEV_SIGNING_KEY},
+    let config = iam_json(json!({
         "providers": [
             {"name": "corp", "type": "oidc", "config": {"issuer": idp.issuer(), "clientId": "app"}},
             {"name": "retired", "type": "oidc", "enabled": false,
@@ -120,7 +119,7 @@ async fn jwks_series_follow_the_key_cache() {
                    "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                        "Principal": {"Federated": "corp"},
                        "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
-    });
+    }));
     let server = TestServer::start_with_config(&config);
 
     let before = scrape(&server).await;
@@ -136,10 +135,7 @@ async fn jwks_series_follow_the_key_cache() {
         Some(0.0)
     );
 
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = now();
     let token = idp.sign(&json!({"iss": idp.issuer(), "aud": "app", "sub": "alice",
                                  "iat": now, "exp": now + 600}));
     assert_eq!(
