@@ -4,38 +4,21 @@
 
 mod common;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use aws_sdk_sts::operation::RequestId;
+use common::sdk::{anonymous_client, exchange, exchange_with, signed_client};
 use common::server::TestServer;
 
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl";
-
-/// A client configured the way a user points an SDK at stsd: endpoint URL, a region, no
-/// credentials (AssumeRoleWithWebIdentity is unsigned), plain HTTP on loopback.
-async fn client(server: &TestServer) -> aws_sdk_sts::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.base_url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .no_credentials()
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&config)
-}
+/// Long-term-looking credentials stsd never issued.
+const EXAMPLE_KEY_ID: &str = "ASIAEXAMPLEEXAMPLE00";
+const EXAMPLE_SECRET: &str = "secret/example+key";
 
 #[tokio::test]
 async fn sdk_parses_a_service_error() {
     let server = TestServer::start();
-    let sdk = client(&server).await;
-    let err = sdk
-        .assume_role_with_web_identity()
-        .role_arn("arn:aws:iam::role/DevRole")
-        .role_session_name("sdk-test")
-        .web_identity_token(TOKEN)
-        .send()
+    let sdk = anonymous_client(&server.base_url).await;
+    let err = exchange(&sdk, "arn:aws:iam::role/DevRole", "sdk-test", TOKEN)
         .await
         .unwrap_err();
     let service_err = err
@@ -51,16 +34,12 @@ async fn sdk_parses_a_service_error() {
 #[tokio::test]
 async fn sdk_parses_a_validation_error() {
     let server = TestServer::start();
-    let sdk = client(&server).await;
-    let err = sdk
-        .assume_role_with_web_identity()
-        .role_arn("arn:aws:iam::role/DevRole")
-        .role_session_name("x")
-        .web_identity_token(TOKEN)
-        .duration_seconds(3600)
-        .send()
-        .await
-        .unwrap_err();
+    let sdk = anonymous_client(&server.base_url).await;
+    let err = exchange_with(&sdk, "arn:aws:iam::role/DevRole", "x", TOKEN, |r| {
+        r.duration_seconds(3600)
+    })
+    .await
+    .unwrap_err();
     let service_err = err.as_service_error().expect("a service error");
     assert_eq!(service_err.code(), Some("ValidationError"));
     assert!(service_err.message().unwrap().contains("'roleSessionName'"));
@@ -70,42 +49,23 @@ async fn sdk_parses_a_validation_error() {
 async fn sdk_surfaces_unmodelled_codes() {
     // InvalidParameterValue is not in the STS model; the SDK must still expose its code.
     let server = TestServer::start();
-    let sdk = client(&server).await;
-    let err = sdk
-        .assume_role_with_web_identity()
-        .role_arn("arn:aws:iam::123456789012:user/alice")
-        .role_session_name("sdk-test")
-        .web_identity_token(TOKEN)
-        .send()
-        .await
-        .unwrap_err();
+    let sdk = anonymous_client(&server.base_url).await;
+    let err = exchange(
+        &sdk,
+        "arn:aws:iam::123456789012:user/alice",
+        "sdk-test",
+        TOKEN,
+    )
+    .await
+    .unwrap_err();
     let service_err = err.into_service_error();
     assert_eq!(service_err.code(), Some("InvalidParameterValue"));
-}
-
-async fn signed_client(server_url: &str, session_token: Option<&str>) -> aws_sdk_sts::Client {
-    let credentials = aws_sdk_sts::config::Credentials::new(
-        "ASIAEXAMPLEEXAMPLE00",
-        "secret/example+key",
-        session_token.map(str::to_owned),
-        None,
-        "test",
-    );
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(server_url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .credentials_provider(credentials)
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&config)
 }
 
 #[tokio::test]
 async fn get_caller_identity_without_a_session_token_is_refused() {
     let server = TestServer::start();
-    let err = signed_client(&server.base_url, None)
+    let err = signed_client(&server.base_url, EXAMPLE_KEY_ID, EXAMPLE_SECRET, None)
         .await
         .get_caller_identity()
         .send()
@@ -122,12 +82,17 @@ async fn get_caller_identity_without_a_session_token_is_refused() {
 #[tokio::test]
 async fn get_caller_identity_with_an_unverifiable_session_token_is_refused() {
     let server = TestServer::start();
-    let err = signed_client(&server.base_url, Some("not-a-session-token"))
-        .await
-        .get_caller_identity()
-        .send()
-        .await
-        .unwrap_err();
+    let err = signed_client(
+        &server.base_url,
+        EXAMPLE_KEY_ID,
+        EXAMPLE_SECRET,
+        Some("not-a-session-token"),
+    )
+    .await
+    .get_caller_identity()
+    .send()
+    .await
+    .unwrap_err();
     let service_err = err.as_service_error().expect("a service error");
     assert_eq!(service_err.code(), Some("InvalidClientTokenId"));
 }
@@ -204,19 +169,8 @@ mod rendered_bodies {
     #[tokio::test]
     async fn sdk_reads_every_assume_role_element() {
         let url = start();
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&url)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .no_credentials()
-            .load()
-            .await;
-        let out = aws_sdk_sts::Client::new(&config)
-            .assume_role_with_web_identity()
-            .role_arn("arn:aws:iam::role/DevRole")
-            .role_session_name("sdk")
-            .web_identity_token(TOKEN)
-            .send()
+        let sdk = anonymous_client(&url).await;
+        let out = exchange(&sdk, "arn:aws:iam::role/DevRole", "sdk", TOKEN)
             .await
             .unwrap();
         let creds = out.credentials().unwrap();
@@ -254,7 +208,7 @@ mod rendered_bodies {
     #[tokio::test]
     async fn sdk_reads_every_caller_identity_element() {
         let url = start();
-        let out = signed_client(&url, Some("session"))
+        let out = signed_client(&url, EXAMPLE_KEY_ID, EXAMPLE_SECRET, Some("session"))
             .await
             .get_caller_identity()
             .send()

@@ -5,10 +5,10 @@
 
 mod common;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata;
-use common::server::{TestServer, DEV_SIGNING_KEY};
+use common::iam::TEST_SIGNING_KEY;
+use common::sdk::{anonymous_client, exchange, session_client};
+use common::server::TestServer;
 use serde_json::{json, Value};
 use stsd::app::HttpSettings;
 use stsd::config::model::IamConfig;
@@ -32,22 +32,10 @@ async fn sdk(
     server: &TestServer,
     credentials: Option<aws_sdk_sts::types::Credentials>,
 ) -> aws_sdk_sts::Client {
-    let loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.base_url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled());
-    let loader = match credentials {
-        Some(c) => loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_owned()),
-            None,
-            "rotation-test",
-        )),
-        None => loader.no_credentials(),
-    };
-    aws_sdk_sts::Client::new(&loader.load().await)
+    match credentials {
+        Some(c) => session_client(&server.base_url, &c).await,
+        None => anonymous_client(&server.base_url).await,
+    }
 }
 
 async fn validate(server: &TestServer, token: &str) -> Value {
@@ -68,22 +56,21 @@ async fn sessions_minted_before_a_rotation_keep_their_credentials() {
         SecretDerivation::SeaweedFs,
         SecretDerivation::SeaweedFsLegacy,
     ] {
-        let service = StsService::new(config(DEV_SIGNING_KEY, &[], mode)).unwrap();
+        let service = StsService::new(config(TEST_SIGNING_KEY, &[], mode)).unwrap();
         let server = TestServer::start_with(service.clone(), HttpSettings::default());
-        let issued = sdk(&server, None)
-            .await
-            .assume_role_with_web_identity()
-            .role_arn("arn:aws:iam::role/DevRole")
-            .role_session_name("before-rotation")
-            .web_identity_token("valid_test_token")
-            .send()
-            .await
-            .unwrap()
-            .credentials
-            .unwrap();
+        let issued = exchange(
+            &sdk(&server, None).await,
+            "arn:aws:iam::role/DevRole",
+            "before-rotation",
+            "valid_test_token",
+        )
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
 
         service
-            .reload(config(NEXT_KEY, &[DEV_SIGNING_KEY], mode))
+            .reload(config(NEXT_KEY, &[TEST_SIGNING_KEY], mode))
             .unwrap();
         let caller = sdk(&server, Some(issued.clone()))
             .await

@@ -5,35 +5,24 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use aws_config::retry::RetryConfig;
-use aws_config::BehaviorVersion;
 use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::ProvideCredentials;
-use aws_types::os_shim_internal::Env;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use common::clock::now;
+use common::iam::E2E_SIGNING_KEY;
 use common::idp::TestIdp;
+use common::sdk::environment_config;
 use common::server::TestServer;
 use stsd::session::{derive_credentials, SecretDerivation, SigningKey};
 
-const SIGNING_KEY: &str = "c3RzZC1lMmUtc2lnbmluZy1rZXktMDEyMzQ1Njc4OWFiY2RlZg==";
 const ACCOUNT: &str = "123456789012";
 const AUDIENCE: &str = "stsd";
 const POD_ROLE: &str = "arn:aws:iam::123456789012:role/PodRole";
-
-fn now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
 
 /// A role the `team-a` namespace may assume; associations for `team-a/app` (any provider),
 /// `team-z/app` (whose namespace the trust policy refuses) and `team-a/pinned` (tokens of
@@ -42,7 +31,7 @@ fn iam_json(issuer: &str) -> Value {
     json!({
         "sts": {
             "issuer": "https://sts.pod.test",
-            "signingKey": SIGNING_KEY,
+            "signingKey": E2E_SIGNING_KEY,
             "accountId": ACCOUNT,
             "tokenDuration": "2h",
         },
@@ -175,7 +164,7 @@ async fn credentials_are_minted_as_assume_role_with_web_identity_mints_them() {
     let derived = derive_credentials(
         claims["sid"].as_str().unwrap(),
         SecretDerivation::SeaweedFs,
-        &SigningKey::from_base64(SIGNING_KEY).unwrap(),
+        &SigningKey::from_base64(E2E_SIGNING_KEY).unwrap(),
     );
     assert_eq!(body["AccessKeyId"], derived.access_key_id.as_str());
     assert_eq!(body["SecretAccessKey"], derived.secret_access_key.expose());
@@ -329,12 +318,7 @@ async fn refusals_carry_their_status_and_code_and_never_the_token() {
     assert_eq!(body["code"], "MethodNotAllowed");
 
     // Counted as the query API counts, under the action PodIdentity.
-    let metrics = reqwest::get(f.server.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = f.server.metrics().await;
     for series in [
         r#"stsd_requests_total{action="PodIdentity",code="AccessDenied"} 4"#,
         r#"stsd_requests_total{action="PodIdentity",code="InvalidIdentityToken"} 2"#,
@@ -366,12 +350,7 @@ async fn pod_config(f: &Fixture, dir: &tempfile::TempDir) -> aws_types::SdkConfi
         ("AWS_REGION", "us-east-1"),
         ("HOME", home.as_str()),
     ];
-    aws_config::defaults(BehaviorVersion::latest())
-        .env(Env::from_slice(&vars))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
+    environment_config(&vars).await
 }
 
 #[tokio::test]

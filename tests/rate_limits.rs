@@ -7,47 +7,27 @@ mod common;
 
 use std::net::IpAddr;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use serde_json::{json, Value};
 
+use common::clock::now;
+use common::iam::{corp_app, load};
 use common::idp::{Family, TestIdp};
-use common::server::{TestServer, DEV_SIGNING_KEY};
-use stsd::app::HttpSettings;
-use stsd::service::StsService;
+use common::sdk::{anonymous_client, exchange};
+use common::server::TestServer;
 
 const CLIENT: &str = "sts-client";
 const ROLE: &str = "arn:aws:iam::role/App";
 const THROTTLING_XML: &str =
     "<Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>";
 
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 fn config(idp: &TestIdp, rate_limits: Value) -> Value {
-    json!({
-        "sts": {"signingKey": DEV_SIGNING_KEY, "rateLimits": rate_limits},
-        "providers": [{"name": "corp", "type": "oidc",
-                       "config": {"issuer": idp.issuer(), "clientId": CLIENT, "jwksUri": idp.jwks_uri()}}],
-        "roles": [{"roleName": "App", "trustPolicy": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Federated": "corp"},
-             "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
-    })
-}
-
-fn load(v: &Value) -> stsd::config::IamConfig {
-    stsd::config::load_str(&v.to_string(), "iam.json", &|_| None)
-        .unwrap_or_else(|e| panic!("{:?}", e.problems))
-        .config
-}
-
-/// A server and a handle on its service, for reloads.
-fn start(v: &Value) -> (TestServer, StsService) {
-    let service = StsService::new(load(v)).unwrap();
-    let server = TestServer::start_with(service.clone(), HttpSettings::default());
-    (server, service)
+    corp_app(
+        idp.issuer(),
+        &idp.jwks_uri(),
+        CLIENT,
+        json!({"rateLimits": rate_limits}),
+    )
 }
 
 fn token(idp: &TestIdp, sub: &str) -> String {
@@ -96,19 +76,11 @@ fn code_of(xml: &str) -> &str {
     &xml[start..end]
 }
 
-async fn metrics(server: &TestServer) -> String {
-    reqwest::get(server.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_throttled_request_costs_no_verification() {
     let idp = TestIdp::start().await;
-    let (server, service) = start(&config(&idp, json!({"global": {"rps": 0.001, "burst": 1}})));
+    let (server, service) =
+        TestServer::start_reloadable(&config(&idp, json!({"global": {"rps": 0.001, "burst": 1}})));
     let http = reqwest::Client::new();
     // The one token of the bucket goes to a request that fails on its own.
     let (status, body) = query(&http, &server, "not-a-jwt").await;
@@ -131,7 +103,7 @@ async fn a_throttled_request_costs_no_verification() {
         (0, 0),
         "no key was fetched: nothing was verified"
     );
-    let text = metrics(&server).await;
+    let text = server.metrics().await;
     assert!(
         text.contains(r#"stsd_throttled_total{limit="global"} 40"#),
         "{text}"
@@ -151,7 +123,7 @@ async fn a_throttled_request_costs_no_verification() {
 #[tokio::test]
 async fn per_source_ip_limits_each_address() {
     let idp = TestIdp::start().await;
-    let (server, _service) = start(&config(
+    let (server, _service) = TestServer::start_reloadable(&config(
         &idp,
         json!({"perSourceIp": {"rps": 0.001, "burst": 2}}),
     ));
@@ -174,7 +146,7 @@ async fn per_source_ip_limits_each_address() {
     let (status, body) = query(&second, &server, &token(&idp, "alice")).await;
     assert_eq!(status, 200, "{body}");
 
-    let text = metrics(&server).await;
+    let text = server.metrics().await;
     assert!(
         text.contains(r#"stsd_throttled_total{limit="perSourceIp"} 2"#),
         "{text}"
@@ -189,7 +161,7 @@ async fn per_source_ip_limits_each_address() {
 async fn forged_tokens_in_a_victims_name_do_not_throttle_the_victim() {
     let idp = TestIdp::start().await;
     let forger = TestIdp::start().await;
-    let (server, _service) = start(&config(
+    let (server, _service) = TestServer::start_reloadable(&config(
         &idp,
         json!({"perSubject": {"rps": 0.001, "burst": 2}}),
     ));
@@ -222,7 +194,7 @@ async fn forged_tokens_in_a_victims_name_do_not_throttle_the_victim() {
     );
     let (status, body) = query(&http, &server, &token(&idp, "someone-else")).await;
     assert_eq!(status, 200, "{body}");
-    let text = metrics(&server).await;
+    let text = server.metrics().await;
     assert!(
         text.contains(r#"stsd_throttled_total{limit="perSubject"} 2"#),
         "{text}"
@@ -232,23 +204,10 @@ async fn forged_tokens_in_a_victims_name_do_not_throttle_the_victim() {
 #[tokio::test]
 async fn the_sdk_sees_throttling() {
     let idp = TestIdp::start().await;
-    let (server, _service) = start(&config(&idp, json!({"global": {"rps": 0.001, "burst": 1}})));
-    let sdk_config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.base_url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .no_credentials()
-        .load()
-        .await;
-    let sdk = aws_sdk_sts::Client::new(&sdk_config);
-    let call = || {
-        sdk.assume_role_with_web_identity()
-            .role_arn(ROLE)
-            .role_session_name("sdk")
-            .web_identity_token(token(&idp, "alice"))
-            .send()
-    };
+    let (server, _service) =
+        TestServer::start_reloadable(&config(&idp, json!({"global": {"rps": 0.001, "burst": 1}})));
+    let sdk = anonymous_client(&server.base_url).await;
+    let call = || exchange(&sdk, ROLE, "sdk", token(&idp, "alice"));
     call().await.unwrap();
     let err = call().await.unwrap_err();
     let service_err = err.as_service_error().expect("a service error");
@@ -260,7 +219,7 @@ async fn the_sdk_sees_throttling() {
 #[tokio::test]
 async fn limits_follow_reloads() {
     let idp = TestIdp::start().await;
-    let (server, service) = start(&config(&idp, json!({})));
+    let (server, service) = TestServer::start_reloadable(&config(&idp, json!({})));
     let http = reqwest::Client::new();
     for _ in 0..5 {
         assert_eq!(query(&http, &server, &token(&idp, "alice")).await.0, 200);

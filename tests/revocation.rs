@@ -5,8 +5,6 @@
 
 mod common;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -14,18 +12,15 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use common::clock::now;
+use common::iam::{corp_app, load};
 use common::idp::TestIdp;
-use common::server::{TestServer, DEV_SIGNING_KEY};
-use stsd::app::HttpSettings;
-use stsd::service::StsService;
+use common::sdk::signed_client;
+use common::server::TestServer;
 
 const CLIENT: &str = "sts-client";
 const ROLE: &str = "arn:aws:iam::role/App";
 const NOT_AUTHORIZED: &str = "Not authorized to perform sts:AssumeRoleWithWebIdentity";
-
-fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
-}
 
 fn rfc3339(unix: i64) -> String {
     OffsetDateTime::from_unix_timestamp(unix)
@@ -35,26 +30,12 @@ fn rfc3339(unix: i64) -> String {
 }
 
 fn config(idp: &TestIdp, revoked: Value) -> Value {
-    json!({
-        "sts": {"signingKey": DEV_SIGNING_KEY, "revoked": revoked},
-        "providers": [{"name": "corp", "type": "oidc",
-                       "config": {"issuer": idp.issuer(), "clientId": CLIENT, "jwksUri": idp.jwks_uri()}}],
-        "roles": [{"roleName": "App", "trustPolicy": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Federated": "corp"},
-             "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
-    })
-}
-
-fn load(v: &Value) -> stsd::config::IamConfig {
-    stsd::config::load_str(&v.to_string(), "iam.json", &|_| None)
-        .unwrap_or_else(|e| panic!("{:?}", e.problems))
-        .config
-}
-
-fn start(v: &Value) -> (TestServer, StsService) {
-    let service = StsService::new(load(v)).unwrap();
-    let server = TestServer::start_with(service.clone(), HttpSettings::default());
-    (server, service)
+    corp_app(
+        idp.issuer(),
+        &idp.jwks_uri(),
+        CLIENT,
+        json!({"revoked": revoked}),
+    )
 }
 
 fn token_issued_at(idp: &TestIdp, sub: &str, iat: Option<i64>) -> String {
@@ -132,22 +113,8 @@ async fn caller(
     server: &TestServer,
     creds: &(String, String, String),
 ) -> Result<String, (String, u16)> {
-    let credentials = aws_sdk_sts::config::Credentials::new(
-        &creds.0,
-        &creds.1,
-        Some(creds.2.clone()),
-        None,
-        "revocation-test",
-    );
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.base_url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .credentials_provider(credentials)
-        .load()
-        .await;
-    match aws_sdk_sts::Client::new(&config)
+    match signed_client(&server.base_url, &creds.0, &creds.1, Some(&creds.2))
+        .await
         .get_caller_identity()
         .send()
         .await
@@ -182,19 +149,10 @@ fn sid_of(session_token: &str) -> String {
     claims["sid"].as_str().unwrap().to_owned()
 }
 
-async fn metrics(server: &TestServer) -> String {
-    reqwest::get(server.admin_url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_revoked_subject_gets_no_credentials_and_is_not_told_why() {
     let idp = TestIdp::start().await;
-    let (server, _service) = start(&config(
+    let (server, _service) = TestServer::start_reloadable(&config(
         &idp,
         json!([{"provider": "corp", "subject": "alice"}]),
     ));
@@ -229,7 +187,7 @@ async fn a_revoked_subject_gets_no_credentials_and_is_not_told_why() {
     .await;
     assert_eq!(run["valid"], true, "{run}");
 
-    let text = metrics(&server).await;
+    let text = server.metrics().await;
     assert!(
         text.contains(r#"stsd_revoked_total{kind="credentials"} 2"#),
         "{text}"
@@ -240,7 +198,7 @@ async fn a_revoked_subject_gets_no_credentials_and_is_not_told_why() {
 async fn a_provider_cutoff_refuses_tokens_issued_before_it() {
     let idp = TestIdp::start().await;
     let cutoff = now() - 1800;
-    let (server, _service) = start(&config(
+    let (server, _service) = TestServer::start_reloadable(&config(
         &idp,
         json!([{"provider": "corp", "issuedBefore": rfc3339(cutoff)}]),
     ));
@@ -255,7 +213,7 @@ async fn a_provider_cutoff_refuses_tokens_issued_before_it() {
 #[tokio::test]
 async fn sessions_issued_before_a_rule_are_revoked_once_it_loads() {
     let idp = TestIdp::start().await;
-    let (server, service) = start(&config(&idp, json!([])));
+    let (server, service) = TestServer::start_reloadable(&config(&idp, json!([])));
     let alice = credentials(&server, &token(&idp, "alice")).await;
     let bob = credentials(&server, &token(&idp, "bob")).await;
     assert!(caller(&server, &alice).await.is_ok());
@@ -326,7 +284,7 @@ async fn sessions_issued_before_a_rule_are_revoked_once_it_loads() {
         .unwrap();
     assert!(caller(&server, &alice).await.is_ok());
 
-    let text = metrics(&server).await;
+    let text = server.metrics().await;
     assert!(
         text.contains(r#"stsd_revoked_total{kind="session"} 5"#),
         "{text}"

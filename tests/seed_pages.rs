@@ -8,15 +8,15 @@ mod common;
 
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use serde_json::{json, Value};
 
+use common::clock::now;
+use common::iam::{iam_json, TEST_SIGNING_KEY};
 use common::idp::TestIdp;
-use common::server::{TestServer, DEV_SIGNING_KEY};
+use common::sdk::{anonymous_client, exchange, session_client};
+use common::server::TestServer;
 
 const STSD: &str = env!("CARGO_BIN_EXE_stsd");
 
@@ -39,16 +39,6 @@ fn check_config(path: &std::path::Path, env: &[(&str, &str)]) -> (bool, String, 
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
-}
-
-fn now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,7 +162,7 @@ fn seaweedfs_page_files_pass_check_config_once_given_a_real_key() {
         "a secret was printed: {err}"
     );
 
-    let with_key = SEAWEEDFS_MULTI_PROVIDER.replace("base64-encoded-signing-key", DEV_SIGNING_KEY);
+    let with_key = SEAWEEDFS_MULTI_PROVIDER.replace("base64-encoded-signing-key", TEST_SIGNING_KEY);
     let path = write_file(&dir, "sts_distributed.json", &with_key);
     let (ok, out, err) = check_config(&path, &[]);
     assert!(ok, "{err}");
@@ -383,15 +373,14 @@ fn weka_iam(issuer: &str) -> Value {
         json!({"Version": "2012-10-17",
                "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
     };
-    json!({
-        "sts": {"signingKey": DEV_SIGNING_KEY},
+    iam_json(json!({
         "providers": [{"name": "entra", "type": "oidc",
             "config": {"issuer": issuer, "clientId": WEKA_CLIENT, "policyClaim": true}}],
         "policies": [
             {"name": "s3admin", "document": policy(json!("s3:*"))},
             {"name": "s3readonly", "document": policy(json!(["s3:GetObject", "s3:ListBucket"]))}
         ]
-    })
+    }))
 }
 
 #[test]
@@ -418,40 +407,6 @@ fn a_discovery_url_as_issuer_is_refused_with_the_issuer_to_write() {
     assert!(out.contains("policyClaim roles"), "{out}");
 }
 
-async fn anonymous_sdk(server: &TestServer) -> aws_sdk_sts::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.base_url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .no_credentials()
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&config)
-}
-
-async fn signed_sdk(
-    server: &TestServer,
-    creds: &aws_sdk_sts::types::Credentials,
-) -> aws_sdk_sts::Client {
-    let credentials = aws_sdk_sts::config::Credentials::new(
-        creds.access_key_id(),
-        creds.secret_access_key(),
-        Some(creds.session_token().to_owned()),
-        None,
-        "weka",
-    );
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.base_url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .credentials_provider(credentials)
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&config)
-}
-
 #[tokio::test]
 async fn weka_guide_exchange_grants_the_policy_named_by_the_role_value() {
     let idp = TestIdp::start().await;
@@ -472,14 +427,8 @@ async fn weka_guide_exchange_grants_the_policy_named_by_the_role_value() {
 
     // aws sts assume-role-with-web-identity --role-arn arn:aws:iam::role/s3admin
     //   --role-session-name weka-session --web-identity-token file://token.jwt
-    let sdk = anonymous_sdk(&server).await;
-    let assume = |role: &'static str| {
-        sdk.assume_role_with_web_identity()
-            .role_arn(role)
-            .role_session_name("weka-session")
-            .web_identity_token(token_text.clone())
-            .send()
-    };
+    let sdk = anonymous_client(&server.base_url).await;
+    let assume = |role: &'static str| exchange(&sdk, role, "weka-session", token_text.clone());
     let out = assume("arn:aws:iam::role/s3admin").await.unwrap();
     assert_eq!(
         out.assumed_role_user().unwrap().arn(),
@@ -495,7 +444,7 @@ async fn weka_guide_exchange_grants_the_policy_named_by_the_role_value() {
     assert_eq!(verdict["policies"], json!(["s3admin"]), "{verdict}");
 
     // GetCallerIdentity with those credentials: no sts.accountId, so no account anywhere.
-    let who = signed_sdk(&server, &creds)
+    let who = session_client(&server.base_url, &creds)
         .await
         .get_caller_identity()
         .send()

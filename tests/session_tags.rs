@@ -5,31 +5,20 @@
 
 mod common;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
+use common::clock::now;
+use common::iam::iam_json;
 use common::idp::TestIdp;
-use common::server::{TestServer, DEV_SIGNING_KEY};
+use common::sdk::{anonymous_client, exchange};
+use common::server::TestServer;
 
 const CLIENT_ID: &str = "tags-test";
 const TAGS: &str = "https://aws.amazon.com/tags";
 const SOURCE_IDENTITY: &str = "https://aws.amazon.com/source_identity";
-
-fn now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
 
 fn trust(actions: Value, condition: Value) -> Value {
     json!({"Version": "2012-10-17", "Statement": [{
@@ -39,8 +28,8 @@ fn trust(actions: Value, condition: Value) -> Value {
 
 fn config(issuer: &str) -> Value {
     let role = |name: &str, trust: Value| json!({"roleName": name, "attachedPolicies": [], "trustPolicy": trust});
-    json!({
-        "sts": {"signingKey": DEV_SIGNING_KEY, "issuer": "seaweedfs-sts"},
+    iam_json(json!({
+        "sts": {"issuer": "seaweedfs-sts"},
         "providers": [{"name": "idp", "type": "oidc", "enabled": true,
             "config": {"issuer": issuer, "clientId": CLIENT_ID,
                        "allowedPrincipalTagKeys": ["team", "env"],
@@ -59,7 +48,7 @@ fn config(issuer: &str) -> Value {
             role("SourceChecked", trust(json!("sts:AssumeRoleWithWebIdentity"),
                 json!({"StringLike": {"sts:SourceIdentity": "*@corp"}}))),
         ]
-    })
+    }))
 }
 
 struct Fixture {
@@ -301,23 +290,8 @@ async fn a_trust_policy_naming_tag_session_must_allow_it() {
 #[tokio::test]
 async fn source_identity_is_returned_carried_and_checked() {
     let f = Fixture::start().await;
-    let sdk = aws_sdk_sts::Client::new(
-        &aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .endpoint_url(&f.server.base_url)
-            .http_client(aws_smithy_http_client::Builder::new().build_http())
-            .retry_config(RetryConfig::disabled())
-            .no_credentials()
-            .load()
-            .await,
-    );
-    let call = |token: String| {
-        sdk.assume_role_with_web_identity()
-            .role_arn("arn:aws:iam::role/SourceChecked")
-            .role_session_name("source")
-            .web_identity_token(token)
-            .send()
-    };
+    let sdk = anonymous_client(&f.server.base_url).await;
+    let call = |token: String| exchange(&sdk, "arn:aws:iam::role/SourceChecked", "source", token);
     let out = call(f.token(json!({ SOURCE_IDENTITY: "alice@corp" })))
         .await
         .unwrap();

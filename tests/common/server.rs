@@ -114,9 +114,6 @@ impl TestServer {
     }
 }
 
-/// The signing key of [`dev_service`].
-pub const DEV_SIGNING_KEY: &str = TEST_SIGNING_KEY;
-
 /// The embedded development configuration signed with [`TEST_SIGNING_KEY`].
 pub fn dev_service() -> StsService {
     StsService::new(stsd::config::dev_config(TEST_SIGNING_KEY).config).expect("dev service")
