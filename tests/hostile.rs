@@ -12,6 +12,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use common::clock::now;
+use common::iam::iam_json;
 use common::idp::{Family, TestIdp};
 use common::server::TestServer;
 use stsd::app::HttpSettings;
@@ -19,18 +21,13 @@ use stsd::config;
 use stsd::service::StsService;
 
 const CLIENT: &str = "sts-client";
-const KEY_B64: &str = "dGVzdC1zaWduaW5nLWtleS0zMi1jaGFyYWN0ZXJzLWxvbmc=";
 const ROLE_ARN: &str = "arn:aws:iam::role/Reader";
 /// Bound on any single exchange; a hostile request must never hang the server.
 const EXCHANGE_LIMIT: Duration = Duration::from_secs(20);
 
-fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 fn service(idp: &TestIdp) -> StsService {
-    let file = json!({
-        "sts": {"issuer": "test-sts", "signingKey": KEY_B64},
+    let file = iam_json(json!({
+        "sts": {"issuer": "test-sts"},
         "providers": [{"name": "corp", "type": "oidc",
                        "config": {"issuer": idp.issuer(), "clientId": CLIENT, "httpTimeout": "2s"}}],
         "policies": [{"name": "S3Read", "document": {"Version": "2012-10-17",
@@ -38,7 +35,7 @@ fn service(idp: &TestIdp) -> StsService {
         "roles": [{"roleName": "Reader", "attachedPolicies": ["S3Read"],
             "trustPolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
                 "Principal": {"Federated": "corp"}, "Action": "sts:AssumeRoleWithWebIdentity"}]}}]
-    });
+    }));
     let loaded = config::load_str(&file.to_string(), "hostile.json", &|_| None).expect("config");
     StsService::new(loaded.config).expect("service")
 }
@@ -153,7 +150,7 @@ fn b64(bytes: impl AsRef<[u8]>) -> String {
 }
 
 fn claims(idp: &TestIdp) -> Value {
-    let now = unix_now();
+    let now = now();
     json!({"iss": idp.issuer(), "sub": "user-1", "aud": CLIENT, "exp": now + 3600, "iat": now - 5})
 }
 
@@ -293,7 +290,7 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
     let valid = idp.sign(&good);
     let parts: Vec<&str> = valid.split('.').collect();
     let (h, p, s) = (parts[0], parts[1], parts[2]);
-    let now = unix_now();
+    let now = now();
 
     const BAD_TOKEN: u16 = 400;
     let mut list = vec![
