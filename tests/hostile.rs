@@ -216,6 +216,29 @@ fn admin_case(name: &'static str, request: Vec<u8>, status: u16, code: &'static 
     }
 }
 
+/// A token refused before any claim is trusted.
+const BAD_TOKEN: u16 = 400;
+
+/// A web identity token refused as `InvalidIdentityToken`.
+fn invalid_token(name: &'static str, request: Vec<u8>) -> Case {
+    case(name, request, BAD_TOKEN, "InvalidIdentityToken")
+}
+
+/// A verified token whose claims are refused as `IDPRejectedClaim`.
+fn rejected_claim(name: &'static str, request: Vec<u8>) -> Case {
+    case(name, request, 403, "IDPRejectedClaim")
+}
+
+/// Input refused as `ValidationError` (400).
+fn validation_error(name: &'static str, request: Vec<u8>) -> Case {
+    case(name, request, 400, "ValidationError")
+}
+
+/// A form or query string refused as `MalformedQueryString`, with AWS's 404.
+fn malformed_query(name: &'static str, request: Vec<u8>) -> Case {
+    case(name, request, 404, "MalformedQueryString")
+}
+
 /// Credentials stsd issued, for GetCallerIdentity cases.
 struct Session {
     access_key: String,
@@ -281,270 +304,280 @@ fn unsigned_hs256(header: &str, claims: &str, key: &[u8]) -> String {
     format!("{input}.{}", b64(mac.finalize().into_bytes()))
 }
 
-fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
-    let amz_now = amz_date(time::OffsetDateTime::now_utc());
-    let good = claims(idp);
-    let good_text = good.to_string();
-    let rsa = idp.kid(Family::Rsa);
-    let ec = idp.kid(Family::Ec);
-    let valid = idp.sign(&good);
-    let parts: Vec<&str> = valid.split('.').collect();
-    let (h, p, s) = (parts[0], parts[1], parts[2]);
-    let now = now();
+/// What the case classes build on: the identities, a valid token and its parts, the clock.
+#[derive(Clone)]
+struct Ctx<'a> {
+    idp: &'a TestIdp,
+    attacker: &'a TestIdp,
+    session: &'a Session,
+    good: Value,
+    good_text: String,
+    rsa: String,
+    ec: String,
+    valid: String,
+    now: i64,
+    amz_now: String,
+}
 
-    const BAD_TOKEN: u16 = 400;
-    let mut list = vec![
-        // --- the control: a valid request succeeds
-        case("valid token (control)", assume(&valid), 200, ""),
-        // --- forged algorithms and key confusion
-        case(
+impl Ctx<'_> {
+    /// The header, payload and signature segments of the valid token.
+    fn parts(&self) -> (&str, &str, &str) {
+        let mut parts = self.valid.split('.');
+        let mut next = || parts.next().unwrap_or_default();
+        (next(), next(), next())
+    }
+}
+
+/// Every class in order, between two controls that prove nothing in between poisoned the cache.
+fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
+    let good = claims(idp);
+    let valid = idp.sign(&good);
+    let t = Ctx {
+        idp,
+        attacker,
+        session,
+        good_text: good.to_string(),
+        rsa: idp.kid(Family::Rsa),
+        ec: idp.kid(Family::Ec),
+        valid: valid.clone(),
+        good,
+        now: now(),
+        amz_now: amz_date(time::OffsetDateTime::now_utc()),
+    };
+    let mut list = vec![case("valid token (control)", assume(&valid), 200, "")];
+    list.extend(forged_algorithms(&t));
+    list.extend(claim_types(&t));
+    list.extend(token_shape(&t));
+    list.extend(parameters(&t));
+    list.extend(encodings());
+    list.extend(body_limits());
+    list.extend(json_twin(&t));
+    list.extend(operator_endpoints(&t));
+    list.extend(routing());
+    list.extend(sigv4(&t));
+    list.extend(http_framing());
+    // Requests the table reuses with the valid token, to prove nothing above poisoned the cache.
+    list.push(case("valid token again (control)", assume(&valid), 200, ""));
+    list
+}
+
+/// Forged algorithms and key confusion: every one is `InvalidIdentityToken`.
+fn forged_algorithms(t: &Ctx) -> Vec<Case> {
+    let Ctx {
+        idp,
+        attacker,
+        good,
+        good_text,
+        rsa,
+        ec,
+        ..
+    } = t.clone();
+    let (_, p, s) = t.parts();
+    vec![
+        invalid_token(
             "alg none, empty signature",
-            assume(&unsigned(&json!({"alg": "none"}).to_string(), &good_text, "")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
+            assume(&unsigned(
+                &json!({"alg": "none"}).to_string(),
+                &good_text,
+                "",
+            )),
         ),
-        case(
+        invalid_token(
             "alg none with the original signature",
-            assume(&unsigned(&json!({"alg": "none", "kid": rsa}).to_string(), &good_text, s)),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
+            assume(&unsigned(
+                &json!({"alg": "none", "kid": rsa}).to_string(),
+                &good_text,
+                s,
+            )),
         ),
-        case(
+        invalid_token(
             "alg NoNe (case games)",
-            assume(&unsigned(&json!({"alg": "NoNe"}).to_string(), &good_text, "")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
+            assume(&unsigned(
+                &json!({"alg": "NoNe"}).to_string(),
+                &good_text,
+                "",
+            )),
         ),
-        case(
+        invalid_token(
             "HS256 keyed with the RSA public key PEM",
             assume(&idp.sign_hs256(&idp.rsa_public_pem(), Some(&rsa), &good)),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "HS256 keyed with the PEM, no kid",
             assume(&idp.sign_hs256(&idp.rsa_public_pem(), None, &good)),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "HS256 keyed with the RSA modulus",
-            assume(&idp.sign_hs256(
-                idp.jwks()["keys"][0]["n"].as_str().unwrap_or("n").as_bytes(),
-                Some(&rsa),
-                &good,
-            )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
+            assume(
+                &idp.sign_hs256(
+                    idp.jwks()["keys"][0]["n"]
+                        .as_str()
+                        .unwrap_or("n")
+                        .as_bytes(),
+                    Some(&rsa),
+                    &good,
+                ),
+            ),
         ),
-        case(
+        invalid_token(
             "RS256 signature under the EC key's kid",
             assume(&idp.sign_with("RS256", Some(&ec), &good)),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "ES256 signature under the RSA key's kid",
             assume(&idp.sign_with("ES256", Some(&rsa), &good)),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "PS256 header over an RS256 signature",
             assume(&format!(
                 "{}.{p}.{s}",
                 b64(json!({"alg": "PS256", "kid": rsa}).to_string())
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "attacker key with the victim's kid",
             assume(&attacker.sign_with("RS256", Some(&rsa), &good)),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "embedded jwk header with the attacker's key",
             assume(&attacker.sign_raw(
-                &json!({"alg": "RS256", "kid": rsa, "jwk": attacker.jwks()["keys"][0]})
-                    .to_string(),
+                &json!({"alg": "RS256", "kid": rsa, "jwk": attacker.jwks()["keys"][0]}).to_string(),
                 &good_text,
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "jku header pointing at the attacker",
             assume(&attacker.sign_raw(
                 &json!({"alg": "RS256", "kid": rsa, "jku": attacker.jwks_uri()}).to_string(),
                 &good_text,
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "x5u header pointing at the attacker",
             assume(&attacker.sign_raw(
                 &json!({"alg": "RS256", "kid": rsa, "x5u": attacker.jwks_uri()}).to_string(),
                 &good_text,
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "unknown kid",
             assume(&idp.sign_with("RS256", Some("nobody"), &good)),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "kid with path traversal",
             assume(&idp.sign_with("RS256", Some("../../../etc/passwd"), &good)),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "kid of 5000 characters",
             assume(&idp.sign_with("RS256", Some(&"k".repeat(5000)), &good)),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "kid is a number",
             assume(&idp.sign_raw(r#"{"alg":"RS256","kid":1}"#, &good_text, "RS256")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "alg is an array",
             assume(&idp.sign_raw(r#"{"alg":["RS256"]}"#, &good_text, "RS256")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "crit header",
             assume(&idp.sign_raw(
                 &json!({"alg": "RS256", "kid": rsa, "crit": ["exp"], "exp": 1}).to_string(),
                 &good_text,
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "unencoded payload (b64 false)",
             assume(&idp.sign_raw(
                 &json!({"alg": "RS256", "kid": rsa, "b64": false, "crit": ["b64"]}).to_string(),
                 &good_text,
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "duplicated alg in the header",
             assume(&idp.sign_raw(
                 &format!(r#"{{"alg":"RS256","kid":"{rsa}","alg":"none"}}"#),
                 &good_text,
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "duplicated kid in the header",
             assume(&idp.sign_raw(
                 &format!(r#"{{"alg":"RS256","kid":"{rsa}","kid":"other"}}"#),
                 &good_text,
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "duplicated sub in the payload",
             assume(&idp.sign_raw(
                 &rs256_header(&rsa),
                 &claims_text_plus(idp, r#""sub":"admin""#),
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        // --- claim type confusion
-        case(
+    ]
+}
+
+/// Claims of the wrong JSON type, missing or out of range.
+fn claim_types(t: &Ctx) -> Vec<Case> {
+    let Ctx {
+        idp,
+        good,
+        rsa,
+        now,
+        ..
+    } = t.clone();
+    vec![
+        rejected_claim(
             "numeric sub",
             assume(&idp.sign(&with(good.clone(), "sub", json!(42)))),
-            403,
-            "IDPRejectedClaim",
         ),
-        case(
+        rejected_claim(
             "array sub",
             assume(&idp.sign(&with(good.clone(), "sub", json!(["user-1"])))),
-            403,
-            "IDPRejectedClaim",
         ),
-        case(
+        rejected_claim(
             "object sub",
             assume(&idp.sign(&with(good.clone(), "sub", json!({"id": "user-1"})))),
-            403,
-            "IDPRejectedClaim",
         ),
-        case(
+        rejected_claim(
             "empty sub",
             assume(&idp.sign(&with(good.clone(), "sub", json!("")))),
-            403,
-            "IDPRejectedClaim",
         ),
-        case(
+        rejected_claim(
             "missing sub",
             assume(&idp.sign(&without(good.clone(), "sub"))),
-            403,
-            "IDPRejectedClaim",
         ),
-        case(
+        rejected_claim(
             "object aud",
             assume(&idp.sign(&with(good.clone(), "aud", json!({"aud": CLIENT})))),
-            403,
-            "IDPRejectedClaim",
         ),
-        case(
+        rejected_claim(
             "numeric aud",
             assume(&idp.sign(&with(good.clone(), "aud", json!(7)))),
-            403,
-            "IDPRejectedClaim",
         ),
-        case(
+        rejected_claim(
             "aud array holding an object",
             assume(&idp.sign(&with(good.clone(), "aud", json!([CLIENT, {"x": 1}])))),
-            403,
-            "IDPRejectedClaim",
         ),
-        case(
+        invalid_token(
             "aud of another client",
             assume(&idp.sign(&with(good.clone(), "aud", json!("someone-else")))),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        rejected_claim(
             "exp as a string",
-            assume(&idp.sign(&with(
-                good.clone(),
-                "exp",
-                json!((now + 3600).to_string()),
-            ))),
-            403,
-            "IDPRejectedClaim",
+            assume(&idp.sign(&with(good.clone(), "exp", json!((now + 3600).to_string())))),
         ),
-        case(
+        rejected_claim(
             "exp missing",
             assume(&idp.sign(&without(good.clone(), "exp"))),
-            403,
-            "IDPRejectedClaim",
         ),
         case(
             "exp in the past",
@@ -558,7 +591,7 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             BAD_TOKEN,
             "ExpiredTokenException",
         ),
-        case(
+        invalid_token(
             "exp of 1e400 (overflows f64)",
             assume(&idp.sign_raw(
                 &rs256_header(&rsa),
@@ -568,8 +601,6 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
                 ),
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
         case(
             "huge exp (u64::MAX), capped session",
@@ -583,100 +614,58 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             200,
             "",
         ),
-        case(
+        invalid_token(
             "iat an hour ahead",
             assume(&idp.sign(&with(good.clone(), "iat", json!(now + 3600)))),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "nbf an hour ahead",
             assume(&idp.sign(&with(good.clone(), "nbf", json!(now + 3600)))),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        rejected_claim(
             "nbf as an object",
             assume(&idp.sign(&with(good.clone(), "nbf", json!({"t": 0})))),
-            403,
-            "IDPRejectedClaim",
         ),
-        case(
+        invalid_token(
             "iss with a trailing slash",
             assume(&idp.sign(&with(
                 good.clone(),
                 "iss",
                 json!(format!("{}/", idp.issuer())),
             ))),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "iss as a number",
             assume(&idp.sign(&with(good.clone(), "iss", json!(1)))),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "payload nested 5000 deep",
             assume(&idp.sign_raw(
                 &rs256_header(&rsa),
                 &format!(r#"{{"iss":"{}","x":{}}}"#, idp.issuer(), nested(5000)),
                 "RS256",
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        // --- token shape
-        case(
-            "token of 20 001 characters",
-            assume(&"a".repeat(20_001)),
-            400,
-            "ValidationError",
-        ),
-        case(
-            "token of 3 characters",
-            assume("a.b"),
-            400,
-            "ValidationError",
-        ),
-        case(
-            "header segment not base64",
-            assume(&format!("!!!.{p}.{s}")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
-        ),
-        case(
+    ]
+}
+
+/// Tokens that are not a well-formed compact JWS.
+fn token_shape(t: &Ctx) -> Vec<Case> {
+    let Ctx { valid, .. } = t.clone();
+    let (h, p, s) = t.parts();
+    vec![
+        validation_error("token of 20 001 characters", assume(&"a".repeat(20_001))),
+        validation_error("token of 3 characters", assume("a.b")),
+        invalid_token("header segment not base64", assume(&format!("!!!.{p}.{s}"))),
+        invalid_token(
             "payload segment not base64",
             assume(&format!("{h}.%%%.{s}")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
-            "padded base64 segments",
-            assume(&format!("{h}==.{p}.{s}")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
-        ),
-        case(
-            "four segments",
-            assume(&format!("{valid}.{s}")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
-        ),
-        case(
-            "two segments",
-            assume(&format!("{h}.{p}")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
-        ),
-        case(
-            "empty signature",
-            assume(&format!("{h}.{p}.")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
-        ),
-        case(
+        invalid_token("padded base64 segments", assume(&format!("{h}==.{p}.{s}"))),
+        invalid_token("four segments", assume(&format!("{valid}.{s}"))),
+        invalid_token("two segments", assume(&format!("{h}.{p}"))),
+        invalid_token("empty signature", assume(&format!("{h}.{p}."))),
+        invalid_token(
             "JWE-shaped five segments",
             assume(&format!(
                 "{}.{}.{}.{}.{}",
@@ -686,50 +675,42 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
                 b64("ciphertext"),
                 b64("tag")
             )),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "signature with one bit flipped",
             assume(&{
                 let mut sig = URL_SAFE_NO_PAD.decode(s).expect("signature");
                 sig[10] ^= 1;
                 format!("{h}.{p}.{}", b64(sig))
             }),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "header is a JSON array",
             assume(&format!("{}.{p}.{s}", b64("[1,2]"))),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "header is not JSON",
             assume(&format!("{}.{p}.{s}", b64("alg=RS256"))),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "header JSON with invalid UTF-8",
             assume(&format!("{}.{p}.{s}", b64(b"{\"alg\":\"RS\xff256\"}"))),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "token with an embedded NUL",
             assume(&format!("{h}\0.{p}.{s}")),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        case(
+        invalid_token(
             "not a JWT at all",
             assume("hello world, this is not a token"),
-            BAD_TOKEN,
-            "InvalidIdentityToken",
         ),
-        // --- parameters
+    ]
+}
+
+/// Query API parameters: actions, versions, names, ARNs, durations, session policies.
+fn parameters(t: &Ctx) -> Vec<Case> {
+    let Ctx { valid, .. } = t.clone();
+    vec![
         case(
             "no Action",
             post_form(&encode(&[("Version", "2011-06-15")])),
@@ -770,38 +751,28 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             400,
             "MissingParameter",
         ),
-        case(
+        validation_error(
             "NUL in RoleSessionName",
             assume_raw(&valid, b"RoleSessionName=abc%00def"),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "CRLF header injection in RoleSessionName",
             assume_raw(
                 &valid,
                 b"RoleSessionName=abc%0D%0ASet-Cookie:%20injected%3D1%0D%0A",
             ),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "XML injection in RoleSessionName",
             assume_with(&valid, &[("RoleSessionName", "</Code><Code>OK")]),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "RoleSessionName of 65 characters",
             assume_with(&valid, &[("RoleSessionName", &"s".repeat(65))]),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "RoleSessionName with non-ASCII letters",
             assume_with(&valid, &[("RoleSessionName", "sessão")]),
-            400,
-            "ValidationError",
         ),
         case(
             "RoleArn that is not an ARN",
@@ -809,11 +780,9 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             400,
             "InvalidParameterValue",
         ),
-        case(
+        validation_error(
             "RoleArn of 3000 characters",
             assume_with(&valid, &[("RoleArn", &"r".repeat(3000))]),
-            400,
-            "ValidationError",
         ),
         case(
             "RoleArn of a role that does not exist",
@@ -821,29 +790,21 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             403,
             "AccessDenied",
         ),
-        case(
+        validation_error(
             "DurationSeconds not a number",
             assume_with(&valid, &[("DurationSeconds", "1e9")]),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "DurationSeconds negative",
             assume_with(&valid, &[("DurationSeconds", "-900")]),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "DurationSeconds beyond u64",
             assume_with(&valid, &[("DurationSeconds", "99999999999999999999999")]),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "session Policy nested 10 000 deep",
             assume_with(&valid, &[("Policy", &nested(10_000))]),
-            400,
-            "ValidationError",
         ),
         case(
             "session Policy nested 1000 deep (within the length limit)",
@@ -881,7 +842,7 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             400,
             "MalformedPolicyDocument",
         ),
-        case(
+        validation_error(
             "session Policy with a NUL byte",
             assume_with(
                 &valid,
@@ -890,8 +851,6 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
                     "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"s3:\0\",\"Resource\":\"*\"}]}",
                 )],
             ),
-            400,
-            "ValidationError",
         ),
         case(
             "PolicyArns (not supported)",
@@ -899,36 +858,31 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             400,
             "InvalidParameterValue",
         ),
-        // --- encodings
-        case(
+    ]
+}
+
+/// Form and query-string encodings: percent escapes, UTF-8, NUL bytes.
+fn encodings() -> Vec<Case> {
+    vec![
+        malformed_query(
             "bad percent escape in the body",
             post_form(b"Action=AssumeRoleWithWebIdentity&RoleSessionName=%zz"),
-            404,
-            "MalformedQueryString",
         ),
-        case(
+        malformed_query(
             "truncated percent escape",
             post_form(b"Action=AssumeRoleWithWebIdentity&RoleSessionName=%4"),
-            404,
-            "MalformedQueryString",
         ),
-        case(
+        malformed_query(
             "percent-encoded invalid UTF-8",
             post_form(b"Action=AssumeRoleWithWebIdentity&RoleSessionName=%FF%FE"),
-            404,
-            "MalformedQueryString",
         ),
-        case(
+        malformed_query(
             "overlong UTF-8 encoding of '/'",
             post_form(b"Action=AssumeRoleWithWebIdentity&RoleSessionName=%C0%AF"),
-            404,
-            "MalformedQueryString",
         ),
-        case(
+        malformed_query(
             "raw invalid UTF-8 in the body",
             post_form(b"Action=AssumeRoleWithWebIdentity&RoleSessionName=\xff\xfe\xfd"),
-            404,
-            "MalformedQueryString",
         ),
         case(
             "raw NUL bytes in the body",
@@ -936,24 +890,24 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             400,
             "InvalidAction",
         ),
-        case(
+        malformed_query(
             "empty parameter name",
             post_form(b"=x&Action=AssumeRoleWithWebIdentity"),
-            404,
-            "MalformedQueryString",
         ),
-        case(
+        malformed_query(
             "bad percent escape in the query string",
             get_query(b"Action=%GG"),
-            404,
-            "MalformedQueryString",
         ),
-        case(
+        malformed_query(
             "percent-encoded invalid UTF-8 in the query string",
             get_query(b"Action=%ED%A0%80"),
-            404,
-            "MalformedQueryString",
         ),
+    ]
+}
+
+/// Bodies and parameter counts beyond the limits.
+fn body_limits() -> Vec<Case> {
+    vec![
         case(
             "10 000 distinct parameters",
             post_form(&{
@@ -1025,47 +979,43 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             408,
             "RequestTimeout",
         ),
-        // --- JSON twin
-        case(
+    ]
+}
+
+/// The JSON twin of AssumeRoleWithWebIdentity: shapes, types, duplicate keys.
+fn json_twin(t: &Ctx) -> Vec<Case> {
+    let Ctx { valid, .. } = t.clone();
+    vec![
+        validation_error(
             "JSON twin: nested 10 000 deep",
             post_json(nested(10_000).as_bytes()),
-            400,
-            "ValidationError",
         ),
-        case(
-            "JSON twin: not an object",
-            post_json(b"\"just a string\""),
-            400,
-            "ValidationError",
-        ),
-        case(
+        validation_error("JSON twin: not an object", post_json(b"\"just a string\"")),
+        validation_error(
             "JSON twin: invalid UTF-8",
             post_json(b"{\"RoleArn\":\"\xff\"}"),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "JSON twin: duplicated keys",
             post_json(
                 json!({"RoleArn": ROLE_ARN, "RoleSessionName": "s1", "WebIdentityToken": valid})
                     .to_string()
-                    .replace("\"RoleSessionName\"", "\"RoleSessionName\":\"x\",\"RoleSessionName\"")
+                    .replace(
+                        "\"RoleSessionName\"",
+                        "\"RoleSessionName\":\"x\",\"RoleSessionName\"",
+                    )
                     .as_bytes(),
             ),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "JSON twin: numeric RoleArn",
             post_json(
                 json!({"RoleArn": 5, "RoleSessionName": "s1", "WebIdentityToken": valid})
                     .to_string()
                     .as_bytes(),
             ),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "JSON twin: DurationSeconds as an object",
             post_json(
                 json!({"RoleArn": ROLE_ARN, "RoleSessionName": "s1", "WebIdentityToken": valid,
@@ -1073,10 +1023,21 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
                 .to_string()
                 .as_bytes(),
             ),
-            400,
-            "ValidationError",
         ),
-        // --- operator dry run and session-token inspection
+    ]
+}
+
+/// `/sts/validate-token`: the operator's dry run and session-token inspection.
+fn operator_endpoints(t: &Ctx) -> Vec<Case> {
+    let Ctx {
+        idp,
+        session,
+        good,
+        rsa,
+        valid,
+        ..
+    } = t.clone();
+    vec![
         case(
             "validate-token: session token with alg none",
             post_validate(
@@ -1115,17 +1076,13 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             200,
             "valid:false",
         ),
-        case(
+        validation_error(
             "validate-token: nested 10 000 deep",
             post_validate(nested(10_000).as_bytes()),
-            400,
-            "ValidationError",
         ),
-        case(
+        validation_error(
             "validate-token: token as a number",
             post_validate(br#"{"sessionToken": 12345}"#),
-            400,
-            "ValidationError",
         ),
         case(
             "validate-token: 1 MiB body",
@@ -1137,7 +1094,12 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             413,
             "RequestEntityTooLarge",
         ),
-        // --- HTTP surface
+    ]
+}
+
+/// Paths and methods stsd does not serve.
+fn routing() -> Vec<Case> {
+    vec![
         case(
             "unknown path with traversal",
             http("GET", b"/../../etc/passwd", &[], b""),
@@ -1150,6 +1112,18 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             405,
             "MethodNotAllowed",
         ),
+    ]
+}
+
+/// GetCallerIdentity with missing, malformed, forged or stale SigV4 signatures.
+fn sigv4(t: &Ctx) -> Vec<Case> {
+    let Ctx {
+        session,
+        valid,
+        amz_now,
+        ..
+    } = t.clone();
+    vec![
         case(
             "GetCallerIdentity without any credentials",
             post_form(b"Action=GetCallerIdentity"),
@@ -1169,7 +1143,11 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
         case(
             "GetCallerIdentity with a repeated Signature parameter",
             caller(
-                &format!("{},Signature={}", authorization(&session.access_key, &amz_now), "0".repeat(64)),
+                &format!(
+                    "{},Signature={}",
+                    authorization(&session.access_key, &amz_now),
+                    "0".repeat(64)
+                ),
                 &session.token,
                 &amz_now,
             ),
@@ -1218,7 +1196,11 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
         ),
         case(
             "GetCallerIdentity with a web identity token as session token",
-            caller(&authorization(&session.access_key, &amz_now), &valid, &amz_now),
+            caller(
+                &authorization(&session.access_key, &amz_now),
+                &valid,
+                &amz_now,
+            ),
             403,
             "InvalidClientTokenId",
         ),
@@ -1262,6 +1244,12 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             400,
             "IncompleteSignature",
         ),
+    ]
+}
+
+/// Requests the HTTP layer refuses: header framing, sizes, counts, garbage.
+fn http_framing() -> Vec<Case> {
+    vec![
         case(
             "bare LF inside a header value",
             b"POST / HTTP/1.1\r\nHost: x\r\nX-A: a\nb\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
@@ -1331,10 +1319,7 @@ fn cases(idp: &TestIdp, attacker: &TestIdp, session: &Session) -> Vec<Case> {
             400,
             "-",
         ),
-    ];
-    // Requests the table reuses with the valid token, to prove nothing above poisoned the cache.
-    list.push(case("valid token again (control)", assume(&valid), 200, ""));
-    list
+    ]
 }
 
 // ---------------------------------------------------------------------------------------------
