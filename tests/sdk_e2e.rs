@@ -5,30 +5,30 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::credential_feature::AwsCredentialFeature;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role_with_web_identity::{
     AssumeRoleWithWebIdentityError, AssumeRoleWithWebIdentityOutput,
 };
-use aws_types::os_shim_internal::Env;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use common::clock::now;
+use common::iam::E2E_SIGNING_KEY;
 use common::idp::{Family, TestIdp};
+use common::sdk::{
+    anonymous_client, environment_config, exchange, exchange_with, session_client, signed_client,
+};
 use common::server::TestServer;
 use stsd::session::{derive_credentials, SecretDerivation, SessionClaims, SessionKeys, SigningKey};
 use stsd::sigv4::{self, SigV4Error, SignedRequest};
 
-/// Standard padded base64 of the 37 bytes `stsd-e2e-signing-key-0123456789abcdef`.
-const SIGNING_KEY: &str = "c3RzZC1lMmUtc2lnbmluZy1rZXktMDEyMzQ1Njc4OWFiY2RlZg==";
 const STS_ISSUER: &str = "https://sts.e2e.test";
 const ACCOUNT: &str = "123456789012";
 const CLIENT_ID: &str = "stsd-e2e";
@@ -46,16 +46,6 @@ const ROLE_NAMES: [&str; 4] = [
 ];
 
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-fn now() -> i64 {
-    i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs(),
-    )
-    .unwrap()
-}
 
 /// A loopback port nothing listens on: bound, read, released.
 fn closed_port() -> u16 {
@@ -130,7 +120,7 @@ fn iam_json(issuer: &str, host_path: &str, disabled: &str, unreachable: &str) ->
             "tokenDuration": "1h",
             "maxSessionLength": "12h",
             "issuer": STS_ISSUER,
-            "signingKey": SIGNING_KEY,
+            "signingKey": E2E_SIGNING_KEY,
             "accountId": ACCOUNT,
         },
         "providers": [
@@ -209,44 +199,6 @@ fn iam_json(issuer: &str, host_path: &str, disabled: &str, unreachable: &str) ->
     })
 }
 
-/// An unsigned client, as a user points the SDK at stsd: endpoint URL, region, plain HTTP.
-async fn anonymous_client(server: &TestServer) -> aws_sdk_sts::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.base_url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .no_credentials()
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&config)
-}
-
-/// A client that signs with the given temporary credentials.
-async fn signed_client(
-    server: &TestServer,
-    access_key_id: &str,
-    secret: &str,
-    session_token: &str,
-) -> aws_sdk_sts::Client {
-    let credentials = aws_sdk_sts::config::Credentials::new(
-        access_key_id,
-        secret,
-        Some(session_token.to_owned()),
-        None,
-        "e2e",
-    );
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&server.base_url)
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .credentials_provider(credentials)
-        .load()
-        .await;
-    aws_sdk_sts::Client::new(&config)
-}
-
 /// The error code and HTTP status of a failed SDK call (panics on a transport error).
 fn code_and_status<E>(err: &SdkError<E>) -> (String, u16)
 where
@@ -259,21 +211,6 @@ where
     (service.code().unwrap_or_default().to_owned(), status)
 }
 
-/// One AssumeRoleWithWebIdentity through the SDK with the three parameters most tests vary.
-async fn exchange(
-    sdk: &aws_sdk_sts::Client,
-    role: &str,
-    session: &str,
-    token: String,
-) -> Result<AssumeRoleWithWebIdentityOutput, SdkError<AssumeRoleWithWebIdentityError>> {
-    sdk.assume_role_with_web_identity()
-        .role_arn(role)
-        .role_session_name(session)
-        .web_identity_token(token)
-        .send()
-        .await
-}
-
 // ---------------------------------------------------------------------------------------------
 // AssumeRoleWithWebIdentity and GetCallerIdentity through the SDK
 // ---------------------------------------------------------------------------------------------
@@ -281,18 +218,14 @@ async fn exchange(
 #[tokio::test]
 async fn sdk_exchanges_a_web_identity_token_for_working_credentials() {
     let f = Fixture::start().await;
-    let sdk = anonymous_client(&f.server).await;
+    let sdk = anonymous_client(&f.server.base_url).await;
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::e2e-bucket/*"}]}"#;
     let before = now();
-    let out = sdk
-        .assume_role_with_web_identity()
-        .role_arn(SUB_ROLE)
-        .role_session_name("alice-e2e")
-        .web_identity_token(f.token("alice"))
-        .policy(policy)
-        .send()
-        .await
-        .unwrap();
+    let out = exchange_with(&sdk, SUB_ROLE, "alice-e2e", f.token("alice"), |r| {
+        r.policy(policy)
+    })
+    .await
+    .unwrap();
     let after = now();
 
     let creds = out.credentials().unwrap();
@@ -327,17 +260,12 @@ async fn sdk_exchanges_a_web_identity_token_for_working_credentials() {
     assert!((1..=100).contains(&packed), "{packed}");
 
     // The same credentials sign a GetCallerIdentity that stsd accepts.
-    let me = signed_client(
-        &f.server,
-        creds.access_key_id(),
-        creds.secret_access_key(),
-        creds.session_token(),
-    )
-    .await
-    .get_caller_identity()
-    .send()
-    .await
-    .unwrap();
+    let me = session_client(&f.server.base_url, creds)
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         me.arn(),
         Some("arn:aws:sts::123456789012:assumed-role/E2ESubRole/alice-e2e")
@@ -350,7 +278,7 @@ async fn sdk_exchanges_a_web_identity_token_for_working_credentials() {
 async fn sdk_without_a_policy_gets_no_packed_policy_size() {
     let f = Fixture::start().await;
     let out = exchange(
-        &anonymous_client(&f.server).await,
+        &anonymous_client(&f.server.base_url).await,
         SUB_ROLE,
         "alice-e2e",
         f.token("alice"),
@@ -365,7 +293,7 @@ async fn sdk_without_a_policy_gets_no_packed_policy_size() {
 #[tokio::test]
 async fn aws_style_trust_policy_with_provider_arn_and_issuer_keys() {
     let f = Fixture::start().await;
-    let sdk = anonymous_client(&f.server).await;
+    let sdk = anonymous_client(&f.server.base_url).await;
     let out = exchange(&sdk, AWS_FORM_ROLE, "bob-e2e", f.token("bob"))
         .await
         .unwrap();
@@ -385,7 +313,7 @@ async fn aws_style_trust_policy_with_provider_arn_and_issuer_keys() {
 #[tokio::test]
 async fn kubernetes_style_service_account_pattern() {
     let f = Fixture::start().await;
-    let sdk = anonymous_client(&f.server).await;
+    let sdk = anonymous_client(&f.server.base_url).await;
     let out = exchange(
         &sdk,
         K8S_ROLE,
@@ -413,7 +341,7 @@ async fn kubernetes_style_service_account_pattern() {
 
 async fn issue(f: &Fixture, role: &str, sub: &str) -> aws_sdk_sts::types::Credentials {
     exchange(
-        &anonymous_client(&f.server).await,
+        &anonymous_client(&f.server.base_url).await,
         role,
         "e2e-session",
         f.token(sub),
@@ -431,10 +359,10 @@ async fn get_caller_identity_with_a_wrong_secret_is_signature_does_not_match() {
     let creds = issue(&f, SUB_ROLE, "alice").await;
     let wrong_secret = STANDARD.encode(Sha256::digest(b"not the derived secret"));
     let err = signed_client(
-        &f.server,
+        &f.server.base_url,
         creds.access_key_id(),
         &wrong_secret,
-        creds.session_token(),
+        Some(creds.session_token()),
     )
     .await
     .get_caller_identity()
@@ -448,7 +376,7 @@ async fn get_caller_identity_with_a_wrong_secret_is_signature_does_not_match() {
 async fn get_caller_identity_with_an_expired_session_is_expired_token() {
     let f = Fixture::start().await;
     // A session that ended an hour ago, minted with the service's own key and issuer.
-    let key = SigningKey::from_base64(SIGNING_KEY).unwrap();
+    let key = SigningKey::from_base64(E2E_SIGNING_KEY).unwrap();
     let keys = SessionKeys::new(STS_ISSUER, key.clone(), Vec::new());
     let issued = now() - 7200;
     let sid = "00112233445566778899aabbccddeeff";
@@ -463,10 +391,10 @@ async fn get_caller_identity_with_an_expired_session_is_expired_token() {
     let derived = derive_credentials(sid, SecretDerivation::SeaweedFs, &key);
 
     let err = signed_client(
-        &f.server,
+        &f.server.base_url,
         &derived.access_key_id,
         derived.secret_access_key.expose(),
-        &token,
+        Some(&token),
     )
     .await
     .get_caller_identity()
@@ -480,10 +408,10 @@ async fn get_caller_identity_with_an_expired_session_is_expired_token() {
     live.exp = now() + 3600;
     let live_token = keys.mint(&live);
     let me = signed_client(
-        &f.server,
+        &f.server.base_url,
         &derived.access_key_id,
         derived.secret_access_key.expose(),
-        &live_token,
+        Some(&live_token),
     )
     .await
     .get_caller_identity()
@@ -522,12 +450,7 @@ async fn pod_config(
         ("HOME", home.as_str()),
     ];
     vars.extend_from_slice(extra);
-    aws_config::defaults(BehaviorVersion::latest())
-        .env(Env::from_slice(&vars))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(RetryConfig::disabled())
-        .load()
-        .await
+    environment_config(&vars).await
 }
 
 #[tokio::test]
@@ -634,7 +557,7 @@ fn gateway_accepts(token: &str, now: i64) -> Value {
     let header = b64url_json(segments[0]);
     assert_eq!(header["alg"], "HS256");
 
-    let key = STANDARD.decode(SIGNING_KEY).unwrap();
+    let key = STANDARD.decode(E2E_SIGNING_KEY).unwrap();
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
     mac.update(format!("{}.{}", segments[0], segments[1]).as_bytes());
     let signature = URL_SAFE_NO_PAD.decode(segments[2]).unwrap();
@@ -692,7 +615,7 @@ fn gateway_accepts(token: &str, now: i64) -> Value {
 /// access key id unkeyed, the secret keyed by the decoded signing key.
 fn gateway_credentials(sid: &str) -> (String, String) {
     let access = Sha256::digest(format!("access-key:{sid}").as_bytes());
-    let key = STANDARD.decode(SIGNING_KEY).unwrap();
+    let key = STANDARD.decode(E2E_SIGNING_KEY).unwrap();
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
     mac.update(format!("secret-key:{sid}").as_bytes());
     (
@@ -723,16 +646,13 @@ const S3_GET_TIME: i64 = 1_767_225_900;
 #[tokio::test]
 async fn issued_session_token_passes_the_gateway_checks() {
     let f = Fixture::start().await;
-    let out = anonymous_client(&f.server)
-        .await
-        .assume_role_with_web_identity()
-        .role_arn(SUB_ROLE)
-        .role_session_name("alice-gw")
-        .web_identity_token(f.token("alice"))
-        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::test-bucket/*"}]}"#)
-        .send()
-        .await
-        .unwrap();
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::test-bucket/*"}]}"#;
+    let sdk = anonymous_client(&f.server.base_url).await;
+    let out = exchange_with(&sdk, SUB_ROLE, "alice-gw", f.token("alice"), |r| {
+        r.policy(policy)
+    })
+    .await
+    .unwrap();
     let creds = out.credentials().unwrap();
     let claims = gateway_accepts(creds.session_token(), now());
 
@@ -821,14 +741,8 @@ fn gateway_check_rejects_a_token_signed_with_another_key() {
 #[tokio::test]
 async fn refusals_carry_the_exact_codes_and_the_service_keeps_serving() {
     let f = Fixture::start().await;
-    let sdk = anonymous_client(&f.server).await;
-    let call = |role: &str, token: String| {
-        sdk.assume_role_with_web_identity()
-            .role_arn(role)
-            .role_session_name("e2e-refused")
-            .web_identity_token(token)
-            .send()
-    };
+    let sdk = anonymous_client(&f.server.base_url).await;
+    let call = |role: &'static str, token: String| exchange(&sdk, role, "e2e-refused", token);
 
     let mut wrong_audience = f.claims(f.idp.issuer(), "alice");
     wrong_audience["aud"] = json!("some-other-client");
@@ -924,7 +838,7 @@ async fn json_twin_returns_the_same_credentials_shape() {
     assert_eq!(body["Audience"], CLIENT_ID);
 
     // And the credentials work through the SDK.
-    let me = signed_client(&f.server, &access_key_id, &secret, token)
+    let me = signed_client(&f.server.base_url, &access_key_id, &secret, Some(token))
         .await
         .get_caller_identity()
         .send()
@@ -958,7 +872,13 @@ async fn assume(
     role: &str,
     token: String,
 ) -> Result<AssumeRoleWithWebIdentityOutput, SdkError<AssumeRoleWithWebIdentityError>> {
-    exchange(&anonymous_client(&f.server).await, role, "e2e-more", token).await
+    exchange(
+        &anonymous_client(&f.server.base_url).await,
+        role,
+        "e2e-more",
+        token,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -1025,17 +945,13 @@ async fn a_token_signed_by_another_key_is_an_invalid_identity_token() {
 #[tokio::test]
 async fn duration_is_capped_by_the_role_maximum() {
     let f = Fixture::start().await;
-    let sdk = anonymous_client(&f.server).await;
+    let sdk = anonymous_client(&f.server.base_url).await;
     let before = now();
-    let out = sdk
-        .assume_role_with_web_identity()
-        .role_arn(SHORT_ROLE)
-        .role_session_name("short")
-        .web_identity_token(f.token("alice"))
-        .duration_seconds(7200)
-        .send()
-        .await
-        .unwrap();
+    let out = exchange_with(&sdk, SHORT_ROLE, "short", f.token("alice"), |r| {
+        r.duration_seconds(7200)
+    })
+    .await
+    .unwrap();
     let after = now();
     let expiration = out.credentials().unwrap().expiration().secs();
     assert!(
@@ -1046,44 +962,33 @@ async fn duration_is_capped_by_the_role_maximum() {
     assert_eq!(claims["max_dur"], 3600);
 
     // Below the role maximum the request is honoured.
-    let out = sdk
-        .assume_role_with_web_identity()
-        .role_arn(SUB_ROLE)
-        .role_session_name("long")
-        .web_identity_token(f.token("alice"))
-        .duration_seconds(7200)
-        .send()
-        .await
-        .unwrap();
+    let out = exchange_with(&sdk, SUB_ROLE, "long", f.token("alice"), |r| {
+        r.duration_seconds(7200)
+    })
+    .await
+    .unwrap();
     let claims = gateway_accepts(out.credentials().unwrap().session_token(), now());
     assert_eq!(claims["max_dur"], 7200);
 
     // Outside 900..=43200 is a validation error before any token work.
-    let err = sdk
-        .assume_role_with_web_identity()
-        .role_arn(SUB_ROLE)
-        .role_session_name("short")
-        .web_identity_token(f.token("alice"))
-        .duration_seconds(899)
-        .send()
-        .await
-        .unwrap_err();
+    let err = exchange_with(&sdk, SUB_ROLE, "short", f.token("alice"), |r| {
+        r.duration_seconds(899)
+    })
+    .await
+    .unwrap_err();
     assert_eq!(code_and_status(&err), ("ValidationError".into(), 400));
 }
 
 #[tokio::test]
 async fn a_malformed_session_policy_is_refused() {
     let f = Fixture::start().await;
-    let err = anonymous_client(&f.server)
-        .await
-        .assume_role_with_web_identity()
-        .role_arn(SUB_ROLE)
-        .role_session_name("policy")
-        .web_identity_token(f.token("alice"))
-        .policy(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe"}]}"#)
-        .send()
-        .await
-        .unwrap_err();
+    let sdk = anonymous_client(&f.server.base_url).await;
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Maybe"}]}"#;
+    let err = exchange_with(&sdk, SUB_ROLE, "policy", f.token("alice"), |r| {
+        r.policy(policy)
+    })
+    .await
+    .unwrap_err();
     assert_eq!(
         code_and_status(&err),
         ("MalformedPolicyDocument".into(), 400)
@@ -1151,7 +1056,7 @@ async fn get_caller_identity_refuses_foreign_sessions_and_mismatched_keys() {
     claims.assumed = claims.principal.clone();
     let token = SessionKeys::new(STS_ISSUER, foreign, Vec::new()).mint(&claims);
     let (access_key_id, secret) = gateway_credentials(sid);
-    let err = signed_client(&f.server, &access_key_id, &secret, &token)
+    let err = signed_client(&f.server.base_url, &access_key_id, &secret, Some(&token))
         .await
         .get_caller_identity()
         .send()
@@ -1162,10 +1067,10 @@ async fn get_caller_identity_refuses_foreign_sessions_and_mismatched_keys() {
     // A genuine session with the secret right but another access key id.
     let creds = issue(&f, SUB_ROLE, "alice").await;
     let err = signed_client(
-        &f.server,
+        &f.server.base_url,
         "ASIA0000000000000000",
         creds.secret_access_key(),
-        creds.session_token(),
+        Some(creds.session_token()),
     )
     .await
     .get_caller_identity()
@@ -1178,16 +1083,11 @@ async fn get_caller_identity_refuses_foreign_sessions_and_mismatched_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_exchanges_get_distinct_sessions() {
     let f = Fixture::start().await;
-    let sdk = anonymous_client(&f.server).await;
+    let sdk = anonymous_client(&f.server.base_url).await;
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..16 {
-        calls.spawn(
-            sdk.assume_role_with_web_identity()
-                .role_arn(SUB_ROLE)
-                .role_session_name(format!("parallel-{i}"))
-                .web_identity_token(f.token("alice"))
-                .send(),
-        );
+        let (sdk, token) = (sdk.clone(), f.token("alice"));
+        calls.spawn(async move { exchange(&sdk, SUB_ROLE, &format!("parallel-{i}"), token).await });
     }
     let mut keys: Vec<String> = calls
         .join_all()
@@ -1255,20 +1155,16 @@ async fn json_twin_refuses_with_the_codes_and_statuses_of_the_query_api() {
 #[tokio::test]
 async fn managed_session_policies_are_refused_rather_than_ignored() {
     let f = Fixture::start().await;
-    let err = anonymous_client(&f.server)
-        .await
-        .assume_role_with_web_identity()
-        .role_arn(SUB_ROLE)
-        .role_session_name("arns")
-        .web_identity_token(f.token("alice"))
-        .policy_arns(
+    let sdk = anonymous_client(&f.server.base_url).await;
+    let err = exchange_with(&sdk, SUB_ROLE, "arns", f.token("alice"), |r| {
+        r.policy_arns(
             aws_sdk_sts::types::PolicyDescriptorType::builder()
                 .arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
                 .build(),
         )
-        .send()
-        .await
-        .unwrap_err();
+    })
+    .await
+    .unwrap_err();
     // Ignoring them would issue broader credentials than the caller asked for.
     assert_eq!(code_and_status(&err), ("InvalidParameterValue".into(), 400));
 }
