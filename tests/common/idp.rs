@@ -633,17 +633,7 @@ fn cert_builder(
     cert.set_subject_name(name).expect("subject");
     cert.set_issuer_name(name).expect("issuer");
     cert.set_pubkey(key).expect("pubkey");
-    let yesterday = Asn1Time::from_unix(
-        i64::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .expect("clock")
-                .as_secs(),
-        )
-        .expect("time")
-            - 86_400,
-    )
-    .expect("not before");
+    let yesterday = Asn1Time::from_unix(super::clock::now() - 86_400).expect("not before");
     cert.set_not_before(&yesterday).expect("not before");
     cert.set_not_after(&Asn1Time::days_from_now(2).expect("days"))
         .expect("not after");
