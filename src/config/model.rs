@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::arn::Partition;
 use crate::limits::RateLimits;
 use crate::policy::{ContextKeys, PolicyDocument};
-use crate::providers::JwsAlgorithm;
+use crate::jwks::JwsAlgorithm;
 use crate::revocation::Revocations;
 use crate::secret::SecretString;
 use crate::session::{SecretDerivation, SigningKey};

@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::providers::JwsAlgorithm;
+use crate::jwks::JwsAlgorithm;
 use crate::session::{SecretDerivation, SigningKey};
 
 fn b64(bytes: &[u8]) -> String {

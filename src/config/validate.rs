@@ -19,7 +19,7 @@ use super::schema::{
 use super::subst::EnvLookup;
 use super::Loaded;
 use crate::policy::PolicyDocument;
-use crate::providers::JwsAlgorithm;
+use crate::jwks::JwsAlgorithm;
 use crate::revocation::Revocations;
 use crate::secret::SecretString;
 use crate::session::{SecretDerivation, SigningKey};

@@ -6,6 +6,7 @@
 //! lock-free load, and the refresh rules (stale-if-error, one refetch per window, TTL measured
 //! against the caller's clock) are simpler to state over a snapshot than through eviction hooks.
 
+pub mod alg;
 pub mod fetch;
 pub mod keys;
 pub mod pin;
@@ -16,10 +17,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
+pub use alg::{sanitize_header_value, JwsAlgorithm};
 pub use fetch::{ClientError, FetchError, FetchSettings};
 pub use keys::{KeyMiss, KeySet, VerificationKey};
 
-use crate::providers::JwsAlgorithm;
 
 /// At most one refetch per this many seconds for tokens naming an unknown kid, and the pause
 /// after a failed fetch before the next attempt (so a down IdP is not hit on every request).

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use super::claims::{self, AudienceMatch};
-use super::error::{sanitize_header_value, ProviderError, TokenError};
+use super::error::{ProviderError, TokenError};
+use crate::jwks::sanitize_header_value;
 use super::jwt::{Jws, JwsAlgorithm};
 use super::trace::{step, Trace};
 use super::{BoxFuture, IdentityProvider, VerifiedIdentity};

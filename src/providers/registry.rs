@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cache::{TokenCache, TokenDigest};
-use super::error::{sanitize_header_value, ProviderError, TokenError};
+use super::error::{ProviderError, TokenError};
+use crate::jwks::sanitize_header_value;
 use super::jwt::{Jws, MAX_TOKEN_LEN};
 use super::mock::MockProvider;
 use super::oidc::{cache_config, OidcProvider};
