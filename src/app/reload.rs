@@ -199,7 +199,7 @@ mod tests {
         });
         assert!(reload_once(&state, &load, "test").await);
         assert!(!Arc::ptr_eq(&before, &state.service().runtime()));
-        assert_eq!(state.service().runtime().config.sts.issuer, "reloaded");
+        assert_eq!(state.service().runtime().config().sts.issuer, "reloaded");
         assert_eq!(count(&state, RESULT_SUCCESS), 1);
     }
 
