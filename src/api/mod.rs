@@ -1,8 +1,12 @@
 //! The HTTP surface: the STS query API and its JSON twin (`sts/`), operator endpoints
-//! (`operator/`), and what every handler shares: the request id, body reading, error rendering.
+//! (`operator/`), pod identity, the shared state and route tables (`state`, `routes`), and what
+//! every handler shares: the request id, body reading, error rendering.
 
+mod middleware;
 pub mod operator;
 pub mod pod_identity;
+pub mod routes;
+pub mod state;
 pub mod sts;
 
 use std::fmt;
@@ -14,6 +18,8 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde::Serialize;
 
+pub use routes::{configure, configure_admin};
+pub use state::{AppState, BodyLimits};
 pub use sts::error::ApiError;
 
 /// The response header that carries the request id, as AWS names it.

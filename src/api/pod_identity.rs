@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::sts::xml::timestamp;
 use crate::api::{self, ApiError, RequestId, REQUEST_ID_HEADER};
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::service::pod_identity::PodIdentityOutput;
 use crate::service::{PodIdentityRequest, ServiceError};
 use crate::telemetry::metrics;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::web;
 use sha2::{Digest, Sha256};
 
-use super::AppState;
+use crate::api::AppState;
 use crate::config::IamConfig;
 
 /// Loads and validates the current configuration, or lists every problem with it.
@@ -164,7 +164,7 @@ impl Hangup {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::app::HttpSettings;
+    use crate::api::BodyLimits;
     use crate::telemetry::Metrics;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -175,7 +175,7 @@ mod tests {
     fn state() -> web::Data<AppState> {
         web::Data::new(AppState::new(
             crate::service::StsService::new(dev_config()).unwrap(),
-            HttpSettings::default(),
+            BodyLimits::default(),
             Metrics::new().unwrap(),
         ))
     }

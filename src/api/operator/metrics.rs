@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::limits::Limit;
 use crate::providers::ProviderInfo;
 use crate::service::guard::Revoked;

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use crate::api;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::providers::ProviderInfo;
 use crate::service::ProviderStatus;
 

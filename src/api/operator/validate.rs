@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::api::sts::form::displayable_name;
 use crate::api::{self, ApiError, Format};
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::service::operator::DryRun;
 use crate::service::{AssumeRoleRequest, RawAssumeRoleParams, ServiceError};
 
@@ -87,8 +87,8 @@ async fn handle(
     let body = api::read_body(
         req,
         payload,
-        state.settings.body_limit,
-        state.settings.body_timeout,
+        state.body.limit,
+        state.body.timeout,
     )
     .await?;
     let now = OffsetDateTime::now_utc();

@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::form::Params;
 use super::{json, xml};
 use crate::api::{self, Format, RequestId};
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::service::AssumeRoleRequest;
 use crate::sigv4::{self, SignedRequest};
 
@@ -35,8 +35,8 @@ async fn handle_query(
         api::read_body(
             req,
             payload,
-            state.settings.body_limit,
-            state.settings.body_timeout,
+            state.body.limit,
+            state.body.timeout,
         )
         .await?
     } else {
@@ -121,8 +121,8 @@ async fn handle_json(
     let body = api::read_body(
         req,
         payload,
-        state.settings.body_limit,
-        state.settings.body_timeout,
+        state.body.limit,
+        state.body.timeout,
     )
     .await?;
     let raw = json::parse_request(&body)?;
