@@ -9,7 +9,7 @@ use crate::policy::{ContextKeys, PolicyDocument};
 use crate::jwks::JwsAlgorithm;
 use crate::revocation::Revocations;
 use crate::secret::SecretString;
-use crate::session::{SecretDerivation, SigningKey};
+use crate::session::{SecretDerivation, SessionKeys, SigningKey};
 
 /// A validated `iam.json`.
 #[derive(Debug, Clone)]
@@ -38,6 +38,17 @@ pub struct StsSettings {
     pub rate_limits: RateLimits,
     /// `sts.revoked`.
     pub revoked: Revocations,
+}
+
+impl StsSettings {
+    /// The issuer and keys that mint and verify session tokens.
+    pub fn session_keys(&self) -> SessionKeys {
+        SessionKeys::new(
+            self.issuer.clone(),
+            self.signing_key.clone(),
+            self.previous_signing_keys.clone(),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -95,11 +95,7 @@ impl Runtime {
             None => Registry::new(&config.providers, skew),
         }?;
         let limits = RateLimiter::new(&config.sts.rate_limits, previous.map(|p| &p.limits));
-        let keys = SessionKeys {
-            issuer: config.sts.issuer.clone(),
-            current: config.sts.signing_key.clone(),
-            previous: config.sts.previous_signing_keys.clone(),
-        };
+        let keys = config.sts.session_keys();
         Ok(Self {
             config,
             registry,
