@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod arn;
 pub mod cli;
 pub mod config;
 pub mod jwks;

@@ -8,8 +8,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::sts::xml::timestamp;
-use crate::api::{self, ApiError, RequestId, REQUEST_ID_HEADER};
 use crate::api::AppState;
+use crate::api::{self, ApiError, RequestId, REQUEST_ID_HEADER};
 use crate::service::pod_identity::PodIdentityOutput;
 use crate::service::{PodIdentityRequest, ServiceError};
 use crate::telemetry::metrics;

@@ -7,7 +7,6 @@
 //! file with a wrong-typed value shows its type errors first and its semantic ones after the fix.
 
 mod access;
-pub mod arn;
 pub mod duration;
 pub mod gateway;
 pub mod model;
@@ -159,7 +158,7 @@ impl IamConfig {
         if let Some(role) = self.roles.iter().find(|r| r.role_arn == arn) {
             return Some(role);
         }
-        let parsed = arn::parse_role_arn(arn)?;
+        let parsed = crate::arn::parse_role_arn(arn)?;
         self.roles.iter().find(|r| r.role_name == parsed.name)
     }
 

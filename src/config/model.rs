@@ -3,10 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::arn::Partition;
+use crate::arn::Partition;
+use crate::jwks::JwsAlgorithm;
 use crate::limits::RateLimits;
 use crate::policy::{ContextKeys, PolicyDocument};
-use crate::jwks::JwsAlgorithm;
 use crate::revocation::Revocations;
 use crate::secret::SecretString;
 use crate::session::{SecretDerivation, SessionKeys, SigningKey};

@@ -1089,7 +1089,7 @@ fn seaweed_partition_role_arns() {
     let mut v = base();
     v["roles"][0]["roleArn"] = json!("arn:seaweed:iam::role/R");
     let c = load(&v).unwrap().config;
-    assert_eq!(c.roles[0].partition, crate::config::arn::Partition::Seaweed);
+    assert_eq!(c.roles[0].partition, crate::arn::Partition::Seaweed);
     assert_eq!(
         c.role_by_arn("arn:seaweed:iam::role/R").unwrap().role_name,
         "R"

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::access;
-use super::arn::{default_role_arn, parse_role_arn, Partition};
 use super::duration::{self, RawDuration};
 use super::model::{
     ClaimsMapping, IamConfig, NamedPolicy, OidcSettings, PodIdentityAssociation, ProviderKind,
@@ -18,8 +17,9 @@ use super::schema::{
 };
 use super::subst::EnvLookup;
 use super::Loaded;
-use crate::policy::PolicyDocument;
+use crate::arn::{default_role_arn, parse_role_arn, Partition};
 use crate::jwks::JwsAlgorithm;
+use crate::policy::PolicyDocument;
 use crate::revocation::Revocations;
 use crate::secret::SecretString;
 use crate::session::{SecretDerivation, SigningKey};

@@ -21,7 +21,6 @@ pub use alg::{sanitize_header_value, JwsAlgorithm};
 pub use fetch::{ClientError, FetchError, FetchSettings};
 pub use keys::{KeyMiss, KeySet, VerificationKey};
 
-
 /// At most one refetch per this many seconds for tokens naming an unknown kid, and the pause
 /// after a failed fetch before the next attempt (so a down IdP is not hit on every request).
 pub const REFETCH_INTERVAL_SECS: i64 = 30;

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use super::claims::{self, AudienceMatch};
 use super::error::{ProviderError, TokenError};
-use crate::jwks::sanitize_header_value;
 use super::jwt::{Jws, JwsAlgorithm};
 use super::trace::{step, Trace};
 use super::{BoxFuture, IdentityProvider, VerifiedIdentity};
 use crate::config::{OidcSettings, ProviderSpec};
+use crate::jwks::sanitize_header_value;
 use crate::jwks::{
     CacheConfig, ClientError, FetchSettings, JwksCache, JwksStatus, KeyMiss, KeySet, Refresh,
 };

@@ -28,7 +28,7 @@ use crate::session::{self, SessionClaims, SessionKeys};
 
 use sessions::SessionCounter;
 
-pub use crate::config::arn::CLAIM_BASED_ROLE_ARN as CLAIM_MODE_ROLE_ARN;
+pub use crate::arn::CLAIM_BASED_ROLE_ARN as CLAIM_MODE_ROLE_ARN;
 pub use error::ServiceError;
 pub use params::{AssumeRoleRequest, RawAssumeRoleParams, RoleTarget};
 pub use pod_identity::PodIdentityRequest;

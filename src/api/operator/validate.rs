@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::api::sts::form::displayable_name;
-use crate::api::{self, ApiError, Format};
 use crate::api::AppState;
+use crate::api::{self, ApiError, Format};
 use crate::service::operator::DryRun;
 use crate::service::{AssumeRoleRequest, RawAssumeRoleParams, ServiceError};
 
@@ -84,13 +84,7 @@ async fn handle(
     state: &AppState,
     audience: Audience,
 ) -> Result<HttpResponse, ApiError> {
-    let body = api::read_body(
-        req,
-        payload,
-        state.body.limit,
-        state.body.timeout,
-    )
-    .await?;
+    let body = api::read_body(req, payload, state.body.limit, state.body.timeout).await?;
     let now = OffsetDateTime::now_utc();
     match parse_request(&body)? {
         ValidateRequest::Session(token) => {
