@@ -2,6 +2,7 @@
 //! (`operator/`), pod identity, the shared state and route tables (`state`, `routes`), and what
 //! every handler shares: the request id, body reading, error rendering.
 
+pub mod error;
 mod middleware;
 pub mod operator;
 pub mod pod_identity;
@@ -18,9 +19,9 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde::Serialize;
 
+pub use error::ApiError;
 pub use routes::{configure, configure_admin};
 pub use state::{AppState, BodyLimits};
-pub use sts::error::ApiError;
 
 /// The response header that carries the request id, as AWS names it.
 pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";

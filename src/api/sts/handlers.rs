@@ -6,9 +6,9 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::action::Action;
-use super::error::ApiError;
 use super::form::Params;
 use super::{json, xml};
+use crate::api::ApiError;
 use crate::api::AppState;
 use crate::api::{self, Format, RequestId};
 use crate::service::AssumeRoleRequest;

@@ -4,9 +4,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::error::ApiError;
 use super::form::displayable_name;
 use super::xml::timestamp;
+use crate::api::ApiError;
 use crate::service::{AssumeRoleOutput, RawAssumeRoleParams};
 
 const FIELDS: [&str; 5] = [

@@ -10,7 +10,7 @@ use quick_xml::escape::escape;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
-use super::error::ApiError;
+use crate::api::ApiError;
 use crate::service::caller::CallerIdentity;
 use crate::service::AssumeRoleOutput;
 
