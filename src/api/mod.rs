@@ -3,6 +3,7 @@
 //! every handler shares: the request id, body reading, error rendering.
 
 pub mod error;
+pub mod json_body;
 mod middleware;
 pub mod operator;
 pub mod pod_identity;

@@ -226,6 +226,48 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn validate_token_refuses_repeated_keys_with_the_json_error() {
+        let state = state();
+        let public = {
+            let state = state.clone();
+            test::init_service(App::new().configure(move |cfg| configure(cfg, state))).await
+        };
+        let admin =
+            test::init_service(App::new().configure(move |cfg| configure_admin(cfg, state))).await;
+        for (app, body) in [
+            (
+                &public,
+                r#"{"sessionToken":"a.b.c","sessionToken":"d.e.f"}"#,
+            ),
+            (&admin, r#"{"sessionToken":"a.b.c","sessionToken":"d.e.f"}"#),
+            (
+                &admin,
+                r#"{"webIdentityToken":"t","roleArn":"x","roleArn":"y"}"#,
+            ),
+        ] {
+            let req = test::TestRequest::post()
+                .uri("/sts/validate-token")
+                .insert_header(("content-type", "application/json"))
+                .set_payload(body)
+                .to_request();
+            let res = test::call_service(app, req).await;
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{body}");
+            let id = res.headers().get(REQUEST_ID_HEADER).unwrap().clone();
+            let body: serde_json::Value = test::read_body_json(res).await;
+            assert_eq!(
+                body,
+                serde_json::json!({
+                    "Error": {
+                        "Code": "ValidationError",
+                        "Message": "The request body gives a field more than once",
+                    },
+                    "RequestId": id.to_str().unwrap(),
+                })
+            );
+        }
+    }
+
+    #[actix_web::test]
     async fn fallbacks_are_xml_errors() {
         let app = test::init_service(App::new().configure(|cfg| configure(cfg, state()))).await;
         let res = test::call_service(&app, test::TestRequest::get().uri("/x/y").to_request()).await;
