@@ -16,3 +16,4 @@ pub mod service;
 pub mod session;
 pub mod sigv4;
 pub mod telemetry;
+pub mod timestamp;

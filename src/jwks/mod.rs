@@ -124,12 +124,7 @@ pub struct JwksStatus {
 }
 
 fn rfc3339<S: serde::Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    let text = t
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        });
+    let text = t.and_then(crate::timestamp::rfc3339_from_unix);
     match text {
         Some(text) => s.serialize_str(&text),
         None => s.serialize_none(),

@@ -106,7 +106,8 @@ impl StsService {
                     reason: None,
                     session: Some(SessionSummary {
                         access_key_id: derived.access_key_id,
-                        expires_at: session::rfc3339_from_unix(claims.exp).unwrap_or_default(),
+                        expires_at: crate::timestamp::rfc3339_from_unix(claims.exp)
+                            .unwrap_or_default(),
                         principal: claims.principal.clone(),
                         role: claims.role.clone(),
                         session_name: claims.snam.clone(),

@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use super::xml::timestamp;
 use crate::api::json_body::JsonFields;
 use crate::api::ApiError;
 use crate::service::{AssumeRoleOutput, RawAssumeRoleParams};
+use crate::timestamp::rfc3339;
 
 const FIELDS: [&str; 5] = [
     "RoleArn",
@@ -74,7 +74,7 @@ impl<'a> AssumeRoleResponse<'a> {
                 access_key_id: &creds.access_key_id,
                 secret_access_key: creds.secret_access_key.expose(),
                 session_token: &creds.session_token,
-                expiration: timestamp(creds.expiration),
+                expiration: rfc3339(creds.expiration),
             },
             assumed_role_user: AssumedRoleUser {
                 arn: &output.assumed_role_user.arn,

@@ -7,12 +7,11 @@
 use std::borrow::Cow;
 
 use quick_xml::escape::escape;
-use time::macros::format_description;
-use time::{OffsetDateTime, UtcOffset};
 
 use crate::api::ApiError;
 use crate::service::caller::CallerIdentity;
 use crate::service::AssumeRoleOutput;
+use crate::timestamp::rfc3339;
 
 pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 pub const CONTENT_TYPE: &str = "text/xml";
@@ -93,7 +92,7 @@ pub fn assume_role_with_web_identity(output: &AssumeRoleOutput, request_id: &str
         .text("AccessKeyId", &creds.access_key_id)
         .text("SecretAccessKey", creds.secret_access_key.expose())
         .text("SessionToken", &creds.session_token)
-        .text("Expiration", &timestamp(creds.expiration))
+        .text("Expiration", &rfc3339(creds.expiration))
         .close()
         .text("SubjectFromWebIdentityToken", &output.subject)
         .open("AssumedRoleUser")
@@ -137,14 +136,6 @@ pub fn error(err: &ApiError, request_id: &str) -> String {
         .close()
         .text("RequestId", request_id);
     doc.finish()
-}
-
-/// RFC 3339 in UTC with whole seconds, the form AWS emits (`2014-10-24T23:00:23Z`).
-pub fn timestamp(at: OffsetDateTime) -> String {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    at.to_offset(UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
 }
 
 /// XML 1.0 cannot carry most control characters, even escaped. Values that come from a token
@@ -330,7 +321,7 @@ mod tests {
     #[test]
     fn timestamps_are_utc_whole_seconds() {
         assert_eq!(
-            timestamp(datetime!(2014-10-24 23:00:23.999 UTC)),
+            rfc3339(datetime!(2014-10-24 23:00:23.999 UTC)),
             "2014-10-24T23:00:23Z"
         );
     }
