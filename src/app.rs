@@ -3,6 +3,7 @@
 
 pub mod reload;
 pub mod tls;
+pub mod watch;
 
 use std::io;
 use std::net::SocketAddr;

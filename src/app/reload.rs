@@ -3,13 +3,13 @@
 //! file and hand it to the service. A configuration that fails to load is refused; the running one
 //! keeps serving.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
-use sha2::{Digest, Sha256};
 
+use super::watch::Seen;
 use crate::api::AppState;
 use crate::config::IamConfig;
 
@@ -96,36 +96,29 @@ async fn run(state: web::Data<AppState>, reloader: Reloader, mut hangup: Hangup)
         // Without a file to watch the timer is never consulted.
         None => (None, Duration::from_secs(3600)),
     };
-    let mut last = path.as_deref().and_then(fingerprint);
+    let read = |path: &Option<PathBuf>| path.as_deref().and_then(|p| std::fs::read(p).ok());
+    let mut seen = read(&path).map_or_else(Seen::default, |now| Seen::of(&[&now]));
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         let reason = tokio::select! {
             () = hangup.recv() => {
                 // The content loaded now need not be loaded again by the watcher.
-                if let Some(now) = path.as_deref().and_then(fingerprint) {
-                    last = Some(now);
+                if let Some(now) = read(&path) {
+                    seen.update(&[&now]);
                 }
                 "SIGHUP"
             }
             _ = tick.tick(), if path.is_some() => {
-                let now = path.as_deref().and_then(fingerprint);
                 // An unreadable file (mid-swap, briefly absent) is not a change.
-                if now.is_none() || now == last {
-                    continue;
+                match read(&path) {
+                    Some(now) if seen.update(&[&now]) => "file changed",
+                    _ => continue,
                 }
-                last = now;
-                "file changed"
             }
         };
         reload_once(&state, &reloader.load, reason).await;
     }
-}
-
-fn fingerprint(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path)
-        .ok()
-        .map(|bytes| Sha256::digest(bytes).into())
 }
 
 /// SIGHUP as a stream; on platforms without it, or if it cannot be installed, never fires.

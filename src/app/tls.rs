@@ -13,7 +13,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
-use sha2::{Digest, Sha256};
+
+use super::watch::Seen;
 
 /// How often the certificate files are checked for new content.
 pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -61,14 +62,14 @@ struct ReloadingCert {
     current: ArcSwap<CertifiedKey>,
     /// Digest of the file contents last looked at, taken or refused, so a bad pair is reported
     /// once rather than on every check.
-    seen: Mutex<[u8; 32]>,
+    seen: Mutex<Seen>,
 }
 
 impl ReloadingCert {
     /// Reads the files; the pair must be usable (the key matching the leaf certificate).
     fn load(files: TlsFiles, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
         let (cert, key) = read_files(&files)?;
-        let seen = digest(&cert, &key);
+        let seen = Seen::of(&[&cert, &key]);
         let certified = certified_key(&files, &cert, &key, &provider)?;
         Ok(Self {
             files,
@@ -82,14 +83,12 @@ impl ReloadingCert {
     /// pair. `Ok(true)` when a new certificate was taken; on an error the current one stays.
     fn refresh(&self) -> Result<bool, TlsError> {
         let (cert, key) = read_files(&self.files)?;
-        let now = digest(&cert, &key);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if *seen == now {
+        // Remembered before parsing: a renewal caught half written (new certificate, old key)
+        // is refused once and taken when the key arrives, which changes the fingerprint again.
+        if !seen.update(&[&cert, &key]) {
             return Ok(false);
         }
-        // Remembered before parsing: a renewal caught half written (new certificate, old key)
-        // is refused once and taken when the key arrives, which changes the digest again.
-        *seen = now;
         let certified = certified_key(&self.files, &cert, &key, &self.provider)?;
         self.current.store(Arc::new(certified));
         Ok(true)
@@ -148,14 +147,6 @@ fn read_files(files: &TlsFiles) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     let cert = std::fs::read(&files.cert).map_err(|e| file_error(&files.cert, e.to_string()))?;
     let key = std::fs::read(&files.key).map_err(|e| file_error(&files.key, e.to_string()))?;
     Ok((cert, key))
-}
-
-fn digest(cert: &[u8], key: &[u8]) -> [u8; 32] {
-    let mut hash = Sha256::new();
-    hash.update((cert.len() as u64).to_be_bytes());
-    hash.update(cert);
-    hash.update(key);
-    hash.finalize().into()
 }
 
 fn certified_key(
