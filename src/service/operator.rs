@@ -148,6 +148,11 @@ impl StsService {
         if let Err(e) = grant::precheck(&rt.config, request, &mut trail) {
             return DryRun::failed(trail, &e);
         }
+        // The real call refuses a malformed session policy before verifying the token.
+        if let Some(Err(e)) = request.policy.as_deref().map(super::SessionPolicy::parse) {
+            trail.push(DryRunStep::plain("session-policy", false, e.to_string()));
+            return DryRun::failed(trail, &e);
+        }
         let (verified, token_steps) = rt
             .registry
             .verify_explained(&request.web_identity_token, now.unix_timestamp())
