@@ -13,7 +13,6 @@ pub mod sts;
 
 use std::fmt;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Bytes};
@@ -158,16 +157,16 @@ struct JsonError {
     message: String,
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with an error of our own rather than
-/// actix's plain-text payload error. A declared `Content-Length` over the limit is refused before
-/// reading anything; a body that does not arrive within `timeout` is abandoned, so a stalled
-/// client cannot hold a handler forever.
+/// Reads the whole body, refusing more than `body.limit` bytes with an error of our own rather
+/// than actix's plain-text payload error. A declared `Content-Length` over the limit is refused
+/// before reading anything; a body that does not arrive within `body.timeout` is abandoned, so a
+/// stalled client cannot hold a handler forever.
 pub async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
-    limit: usize,
-    timeout: Duration,
+    body: BodyLimits,
 ) -> Result<Bytes, ApiError> {
+    let BodyLimits { limit, timeout } = body;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -83,7 +83,7 @@ async fn handle(
     state: &AppState,
     audience: Audience,
 ) -> Result<HttpResponse, ApiError> {
-    let body = api::read_body(req, payload, state.body.limit, state.body.timeout).await?;
+    let body = api::read_body(req, payload, state.body).await?;
     let now = OffsetDateTime::now_utc();
     match parse_request(&body)? {
         ValidateRequest::Session(token) => {

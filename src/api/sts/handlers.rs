@@ -32,7 +32,7 @@ async fn handle_query(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let body = if req.method() == Method::POST && is_form(req) {
-        api::read_body(req, payload, state.body.limit, state.body.timeout).await?
+        api::read_body(req, payload, state.body).await?
     } else {
         web::Bytes::new()
     };
@@ -112,7 +112,7 @@ async fn handle_json(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let body = api::read_body(req, payload, state.body.limit, state.body.timeout).await?;
+    let body = api::read_body(req, payload, state.body).await?;
     let raw = json::parse_request(&body)?;
     let mut request = AssumeRoleRequest::validate(raw)?;
     request.source_ip = api::source_ip(req);
