@@ -3,13 +3,13 @@
 //! file and hand it to the service. A configuration that fails to load is refused; the running one
 //! keeps serving.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::web;
 
-use super::watch::Seen;
+use super::watch::{self, Seen};
 use crate::api::AppState;
 use crate::config::IamConfig;
 
@@ -91,31 +91,45 @@ pub fn spawn(
 }
 
 async fn run(state: web::Data<AppState>, reloader: Reloader, mut hangup: Hangup) {
-    let (path, interval) = match &reloader.watch {
-        Some((path, interval)) => (Some(path.clone()), *interval),
-        // Without a file to watch the timer is never consulted.
-        None => (None, Duration::from_secs(3600)),
-    };
-    let read = |path: &Option<PathBuf>| path.as_deref().and_then(|p| std::fs::read(p).ok());
-    let mut seen = read(&path).map_or_else(Seen::default, |now| Seen::of(&[&now]));
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let read = |path: &Path| std::fs::read(path).ok();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
+    if let Some((path, interval)) = reloader.watch.clone() {
+        if let Some(now) = read(&path) {
+            seen.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .update(&[&now]);
+        }
+        let seen = seen.clone();
+        // The watching ends once this loop (and so the receiver) is gone.
+        let spawned = watch::poll("config-watch", interval, move || {
+            // An unreadable file (mid-swap, briefly absent) is not a change.
+            let Some(now) = read(&path) else {
+                return !changed.is_closed();
+            };
+            if seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .update(&[&now])
+            {
+                return changed.send(()).is_ok();
+            }
+            !changed.is_closed()
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP");
+        }
+    }
     loop {
         let reason = tokio::select! {
             () = hangup.recv() => {
                 // The content loaded now need not be loaded again by the watcher.
-                if let Some(now) = read(&path) {
-                    seen.update(&[&now]);
+                if let Some(now) = reloader.watch.as_ref().and_then(|(path, _)| read(path)) {
+                    seen.lock().unwrap_or_else(|e| e.into_inner()).update(&[&now]);
                 }
                 "SIGHUP"
             }
-            _ = tick.tick(), if path.is_some() => {
-                // An unreadable file (mid-swap, briefly absent) is not a change.
-                match read(&path) {
-                    Some(now) if seen.update(&[&now]) => "file changed",
-                    _ => continue,
-                }
-            }
+            Some(()) = changes.recv() => "file changed",
         };
         reload_once(&state, &reloader.load, reason).await;
     }

@@ -14,7 +14,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
-use super::watch::Seen;
+use super::watch::{self, Seen};
 
 /// How often the certificate files are checked for new content.
 pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -115,29 +115,27 @@ impl std::fmt::Debug for ReloadingCert {
     }
 }
 
-/// Checks the files every `interval` on a thread of its own (file reads stay off the async
-/// workers); the thread ends once the configuration holding the resolver is gone.
+/// Checks the files every `interval`; the watching ends once the configuration holding the
+/// resolver is gone.
 fn watch(resolver: &Arc<ReloadingCert>, interval: Duration) {
     let weak: Weak<ReloadingCert> = Arc::downgrade(resolver);
-    let spawned = std::thread::Builder::new()
-        .name("tls-cert-watch".to_owned())
-        .spawn(move || loop {
-            std::thread::sleep(interval);
-            let Some(resolver) = weak.upgrade() else {
-                return;
-            };
-            match resolver.refresh() {
-                Ok(true) => tracing::info!(
-                    cert = %resolver.files.cert.display(),
-                    "TLS certificate reloaded"
-                ),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "TLS certificate files changed but cannot be used; the current certificate stays"
-                ),
-            }
-        });
+    let spawned = watch::poll("tls-cert-watch", interval, move || {
+        let Some(resolver) = weak.upgrade() else {
+            return false;
+        };
+        match resolver.refresh() {
+            Ok(true) => tracing::info!(
+                cert = %resolver.files.cert.display(),
+                "TLS certificate reloaded"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                "TLS certificate files changed but cannot be used; the current certificate stays"
+            ),
+        }
+        true
+    });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot watch the TLS certificate files; rotation needs a restart");
     }

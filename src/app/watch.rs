@@ -1,8 +1,29 @@
-//! Noticing new content in watched files (iam.json, the TLS certificate and key): one fingerprint
-//! over every file, compared with the one last seen. Content is compared, not timestamps: a
-//! Kubernetes ConfigMap or Secret update swaps a symlink.
+//! Noticing new content in watched files (iam.json, the TLS certificate and key): one polling
+//! thread and one fingerprint over every file, compared with the one last seen. Content is
+//! compared, not timestamps: a Kubernetes ConfigMap or Secret update swaps a symlink.
+
+use std::io;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+/// Calls `check` every `interval` on a thread of its own (file reads stay off the async
+/// workers), until `check` returns `false`.
+pub fn poll(
+    name: &str,
+    interval: Duration,
+    mut check: impl FnMut() -> bool + Send + 'static,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(interval);
+            if !check() {
+                return;
+            }
+        })
+        .map(drop)
+}
 
 /// The fingerprint of the watched files' content last looked at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
