@@ -11,6 +11,11 @@ use crate::revocation::Revocations;
 use crate::secret::SecretString;
 use crate::session::{SecretDerivation, SessionKeys, SigningKey};
 
+/// How long a provider's key set is cached without `jwksCacheTTL`.
+pub const DEFAULT_JWKS_CACHE_TTL: Duration = Duration::from_secs(3600);
+/// The timeout of a provider's discovery and JWKS requests without `httpTimeout`.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A validated `iam.json`.
 #[derive(Debug, Clone)]
 pub struct IamConfig {
@@ -129,8 +134,8 @@ impl OidcSettings {
             accept_azp_as_audience: false,
             bearer_token_file: None,
             allowed_algorithms: JwsAlgorithm::ALL.to_vec(),
-            jwks_cache_ttl: super::validate::DEFAULT_JWKS_CACHE_TTL,
-            http_timeout: super::validate::DEFAULT_HTTP_TIMEOUT,
+            jwks_cache_ttl: DEFAULT_JWKS_CACHE_TTL,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
         }
     }
 }

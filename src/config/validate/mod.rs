@@ -45,8 +45,7 @@ pub const DEFAULT_MAX_SESSION_LENGTH: Duration = Duration::from_secs(12 * 3600);
 pub const DEFAULT_ISSUER: &str = "seaweedfs-sts";
 pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
-pub const DEFAULT_JWKS_CACHE_TTL: Duration = Duration::from_secs(3600);
-pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+pub use super::model::{DEFAULT_HTTP_TIMEOUT, DEFAULT_JWKS_CACHE_TTL};
 /// AWS's bounds for a role's `MaxSessionDuration`.
 pub const ROLE_MAX_SESSION_RANGE: (u64, u64) = (3600, 43200);
 
