@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 use stsd::api::sts::form::Params;
 use stsd::api::sts::xml;
-use stsd::config::arn::Partition;
+use stsd::arn::Partition;
 use stsd::config::{OidcSettings, ProviderKind, ProviderSpec};
 use stsd::jwks::KeySet;
 use stsd::policy::{evaluate, federated_identifiers, ContextKeys, EvalRequest, PolicyDocument};

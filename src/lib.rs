@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod app;
+pub mod arn;
 pub mod cli;
 pub mod config;
 pub mod jwks;
@@ -15,3 +16,4 @@ pub mod service;
 pub mod session;
 pub mod sigv4;
 pub mod telemetry;
+pub mod timestamp;

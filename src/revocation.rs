@@ -9,7 +9,7 @@
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use crate::config::arn::parse_role_arn;
+use crate::arn::parse_role_arn;
 use crate::secret::SecretString;
 use crate::session::SessionClaims;
 

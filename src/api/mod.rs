@@ -1,20 +1,27 @@
 //! The HTTP surface: the STS query API and its JSON twin (`sts/`), operator endpoints
-//! (`operator/`), and what every handler shares: the request id, body reading, error rendering.
+//! (`operator/`), pod identity, the shared state and route tables (`state`, `routes`), and what
+//! every handler shares: the request id, body reading, error rendering.
 
+pub mod error;
+pub mod json_body;
+mod middleware;
 pub mod operator;
 pub mod pod_identity;
+pub mod routes;
+pub mod state;
 pub mod sts;
 
 use std::fmt;
 use std::net::IpAddr;
-use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use serde::Serialize;
 
-pub use sts::error::ApiError;
+pub use error::ApiError;
+pub use routes::{configure, configure_admin};
+pub use state::{AppState, BodyLimits};
 
 /// The response header that carries the request id, as AWS names it.
 pub const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
@@ -150,16 +157,16 @@ struct JsonError {
     message: String,
 }
 
-/// Reads the whole body, refusing more than `limit` bytes with an error of our own rather than
-/// actix's plain-text payload error. A declared `Content-Length` over the limit is refused before
-/// reading anything; a body that does not arrive within `timeout` is abandoned, so a stalled
-/// client cannot hold a handler forever.
+/// Reads the whole body, refusing more than `body.limit` bytes with an error of our own rather
+/// than actix's plain-text payload error. A declared `Content-Length` over the limit is refused
+/// before reading anything; a body that does not arrive within `body.timeout` is abandoned, so a
+/// stalled client cannot hold a handler forever.
 pub async fn read_body(
     req: &HttpRequest,
     payload: web::Payload,
-    limit: usize,
-    timeout: Duration,
+    body: BodyLimits,
 ) -> Result<Bytes, ApiError> {
+    let BodyLimits { limit, timeout } = body;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

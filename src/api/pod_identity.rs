@@ -7,12 +7,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::sts::xml::timestamp;
+use crate::api::AppState;
 use crate::api::{self, ApiError, RequestId, REQUEST_ID_HEADER};
-use crate::app::AppState;
 use crate::service::pod_identity::PodIdentityOutput;
 use crate::service::{PodIdentityRequest, ServiceError};
 use crate::telemetry::metrics;
+use crate::timestamp::rfc3339;
 
 /// The `action` label of this endpoint's metrics and log lines.
 pub const ACTION: &str = "PodIdentity";
@@ -72,7 +72,7 @@ impl<'a> ContainerCredentials<'a> {
             access_key_id: &c.access_key_id,
             secret_access_key: c.secret_access_key.expose(),
             token: &c.session_token,
-            expiration: timestamp(c.expiration),
+            expiration: rfc3339(c.expiration),
             account_id: output.account_id.as_deref(),
         }
     }

@@ -4,13 +4,13 @@
 //! keeps serving.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::web;
-use sha2::{Digest, Sha256};
 
-use super::AppState;
+use super::watch::{self, Seen};
+use crate::api::AppState;
 use crate::config::IamConfig;
 
 /// Loads and validates the current configuration, or lists every problem with it.
@@ -91,41 +91,48 @@ pub fn spawn(
 }
 
 async fn run(state: web::Data<AppState>, reloader: Reloader, mut hangup: Hangup) {
-    let (path, interval) = match &reloader.watch {
-        Some((path, interval)) => (Some(path.clone()), *interval),
-        // Without a file to watch the timer is never consulted.
-        None => (None, Duration::from_secs(3600)),
-    };
-    let mut last = path.as_deref().and_then(fingerprint);
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let read = |path: &Path| std::fs::read(path).ok();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel::<()>();
+    if let Some((path, interval)) = reloader.watch.clone() {
+        if let Some(now) = read(&path) {
+            seen.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .update(&[&now]);
+        }
+        let seen = seen.clone();
+        // The watching ends once this loop (and so the receiver) is gone.
+        let spawned = watch::poll("config-watch", interval, move || {
+            // An unreadable file (mid-swap, briefly absent) is not a change.
+            let Some(now) = read(&path) else {
+                return !changed.is_closed();
+            };
+            if seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .update(&[&now])
+            {
+                return changed.send(()).is_ok();
+            }
+            !changed.is_closed()
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP");
+        }
+    }
     loop {
         let reason = tokio::select! {
             () = hangup.recv() => {
                 // The content loaded now need not be loaded again by the watcher.
-                if let Some(now) = path.as_deref().and_then(fingerprint) {
-                    last = Some(now);
+                if let Some(now) = reloader.watch.as_ref().and_then(|(path, _)| read(path)) {
+                    seen.lock().unwrap_or_else(|e| e.into_inner()).update(&[&now]);
                 }
                 "SIGHUP"
             }
-            _ = tick.tick(), if path.is_some() => {
-                let now = path.as_deref().and_then(fingerprint);
-                // An unreadable file (mid-swap, briefly absent) is not a change.
-                if now.is_none() || now == last {
-                    continue;
-                }
-                last = now;
-                "file changed"
-            }
+            Some(()) = changes.recv() => "file changed",
         };
         reload_once(&state, &reloader.load, reason).await;
     }
-}
-
-fn fingerprint(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path)
-        .ok()
-        .map(|bytes| Sha256::digest(bytes).into())
 }
 
 /// SIGHUP as a stream; on platforms without it, or if it cannot be installed, never fires.
@@ -164,7 +171,7 @@ impl Hangup {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::app::HttpSettings;
+    use crate::api::BodyLimits;
     use crate::telemetry::Metrics;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -175,7 +182,7 @@ mod tests {
     fn state() -> web::Data<AppState> {
         web::Data::new(AppState::new(
             crate::service::StsService::new(dev_config()).unwrap(),
-            HttpSettings::default(),
+            BodyLimits::default(),
             Metrics::new().unwrap(),
         ))
     }
@@ -199,7 +206,7 @@ mod tests {
         });
         assert!(reload_once(&state, &load, "test").await);
         assert!(!Arc::ptr_eq(&before, &state.service().runtime()));
-        assert_eq!(state.service().runtime().config.sts.issuer, "reloaded");
+        assert_eq!(state.service().runtime().config().sts.issuer, "reloaded");
         assert_eq!(count(&state, RESULT_SUCCESS), 1);
     }
 

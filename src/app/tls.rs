@@ -13,7 +13,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
-use sha2::{Digest, Sha256};
+
+use super::watch::{self, Seen};
 
 /// How often the certificate files are checked for new content.
 pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -61,14 +62,14 @@ struct ReloadingCert {
     current: ArcSwap<CertifiedKey>,
     /// Digest of the file contents last looked at, taken or refused, so a bad pair is reported
     /// once rather than on every check.
-    seen: Mutex<[u8; 32]>,
+    seen: Mutex<Seen>,
 }
 
 impl ReloadingCert {
     /// Reads the files; the pair must be usable (the key matching the leaf certificate).
     fn load(files: TlsFiles, provider: Arc<CryptoProvider>) -> Result<Self, TlsError> {
         let (cert, key) = read_files(&files)?;
-        let seen = digest(&cert, &key);
+        let seen = Seen::of(&[&cert, &key]);
         let certified = certified_key(&files, &cert, &key, &provider)?;
         Ok(Self {
             files,
@@ -82,14 +83,12 @@ impl ReloadingCert {
     /// pair. `Ok(true)` when a new certificate was taken; on an error the current one stays.
     fn refresh(&self) -> Result<bool, TlsError> {
         let (cert, key) = read_files(&self.files)?;
-        let now = digest(&cert, &key);
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        if *seen == now {
+        // Remembered before parsing: a renewal caught half written (new certificate, old key)
+        // is refused once and taken when the key arrives, which changes the fingerprint again.
+        if !seen.update(&[&cert, &key]) {
             return Ok(false);
         }
-        // Remembered before parsing: a renewal caught half written (new certificate, old key)
-        // is refused once and taken when the key arrives, which changes the digest again.
-        *seen = now;
         let certified = certified_key(&self.files, &cert, &key, &self.provider)?;
         self.current.store(Arc::new(certified));
         Ok(true)
@@ -116,29 +115,27 @@ impl std::fmt::Debug for ReloadingCert {
     }
 }
 
-/// Checks the files every `interval` on a thread of its own (file reads stay off the async
-/// workers); the thread ends once the configuration holding the resolver is gone.
+/// Checks the files every `interval`; the watching ends once the configuration holding the
+/// resolver is gone.
 fn watch(resolver: &Arc<ReloadingCert>, interval: Duration) {
     let weak: Weak<ReloadingCert> = Arc::downgrade(resolver);
-    let spawned = std::thread::Builder::new()
-        .name("tls-cert-watch".to_owned())
-        .spawn(move || loop {
-            std::thread::sleep(interval);
-            let Some(resolver) = weak.upgrade() else {
-                return;
-            };
-            match resolver.refresh() {
-                Ok(true) => tracing::info!(
-                    cert = %resolver.files.cert.display(),
-                    "TLS certificate reloaded"
-                ),
-                Ok(false) => {}
-                Err(e) => tracing::warn!(
-                    error = %e,
-                    "TLS certificate files changed but cannot be used; the current certificate stays"
-                ),
-            }
-        });
+    let spawned = watch::poll("tls-cert-watch", interval, move || {
+        let Some(resolver) = weak.upgrade() else {
+            return false;
+        };
+        match resolver.refresh() {
+            Ok(true) => tracing::info!(
+                cert = %resolver.files.cert.display(),
+                "TLS certificate reloaded"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(
+                error = %e,
+                "TLS certificate files changed but cannot be used; the current certificate stays"
+            ),
+        }
+        true
+    });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot watch the TLS certificate files; rotation needs a restart");
     }
@@ -148,14 +145,6 @@ fn read_files(files: &TlsFiles) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     let cert = std::fs::read(&files.cert).map_err(|e| file_error(&files.cert, e.to_string()))?;
     let key = std::fs::read(&files.key).map_err(|e| file_error(&files.key, e.to_string()))?;
     Ok((cert, key))
-}
-
-fn digest(cert: &[u8], key: &[u8]) -> [u8; 32] {
-    let mut hash = Sha256::new();
-    hash.update((cert.len() as u64).to_be_bytes());
-    hash.update(cert);
-    hash.update(key);
-    hash.finalize().into()
 }
 
 fn certified_key(

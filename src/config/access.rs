@@ -4,9 +4,9 @@
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::arn::parse_role_arn;
 use super::problem::{join, Problem};
 use super::schema::{RateEntry, RateLimitsEntry, RevokedEntry, RoleEntry};
+use crate::arn::parse_role_arn;
 use crate::limits::{Limit, Rate, RateLimits};
 use crate::revocation::{Revocations, Rule};
 use crate::secret::SecretString;

@@ -1,5 +1,5 @@
 //! iam.json: a serde schema mirroring SeaweedFS's file, validated into runtime types that cannot
-//! hold an invalid state, plus the server settings read through the `config` crate.
+//! hold an invalid state.
 //!
 //! Loading runs in stages, each reporting every problem it finds with its path in the file:
 //! JSON parse → `${VAR}` substitution ([`subst`]) → shape check and unknown-key warnings
@@ -7,14 +7,12 @@
 //! file with a wrong-typed value shows its type errors first and its semantic ones after the fix.
 
 mod access;
-pub mod arn;
 pub mod duration;
 pub mod gateway;
 pub mod model;
 pub mod problem;
 pub mod report;
 pub mod schema;
-pub mod server;
 pub mod subst;
 pub mod validate;
 
@@ -29,7 +27,6 @@ use serde_json::Value;
 pub use model::*;
 pub use problem::{ConfigErrors, Problem};
 pub use report::report;
-pub use server::{CliOverrides, LogFormat, ServerSettings, SettingsError};
 pub use subst::EnvLookup;
 pub use validate::{ValidateContext, SIGNING_KEY_ENV};
 
@@ -159,7 +156,7 @@ impl IamConfig {
         if let Some(role) = self.roles.iter().find(|r| r.role_arn == arn) {
             return Some(role);
         }
-        let parsed = arn::parse_role_arn(arn)?;
+        let parsed = crate::arn::parse_role_arn(arn)?;
         self.roles.iter().find(|r| r.role_name == parsed.name)
     }
 

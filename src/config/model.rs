@@ -3,13 +3,18 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::arn::Partition;
+use crate::arn::Partition;
+use crate::jwks::JwsAlgorithm;
 use crate::limits::RateLimits;
 use crate::policy::{ContextKeys, PolicyDocument};
-use crate::providers::JwsAlgorithm;
 use crate::revocation::Revocations;
 use crate::secret::SecretString;
-use crate::session::{SecretDerivation, SigningKey};
+use crate::session::{SecretDerivation, SessionKeys, SigningKey};
+
+/// How long a provider's key set is cached without `jwksCacheTTL`.
+pub const DEFAULT_JWKS_CACHE_TTL: Duration = Duration::from_secs(3600);
+/// The timeout of a provider's discovery and JWKS requests without `httpTimeout`.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A validated `iam.json`.
 #[derive(Debug, Clone)]
@@ -38,6 +43,17 @@ pub struct StsSettings {
     pub rate_limits: RateLimits,
     /// `sts.revoked`.
     pub revoked: Revocations,
+}
+
+impl StsSettings {
+    /// The issuer and keys that mint and verify session tokens.
+    pub fn session_keys(&self) -> SessionKeys {
+        SessionKeys::new(
+            self.issuer.clone(),
+            self.signing_key.clone(),
+            self.previous_signing_keys.clone(),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,8 +134,8 @@ impl OidcSettings {
             accept_azp_as_audience: false,
             bearer_token_file: None,
             allowed_algorithms: JwsAlgorithm::ALL.to_vec(),
-            jwks_cache_ttl: super::validate::DEFAULT_JWKS_CACHE_TTL,
-            http_timeout: super::validate::DEFAULT_HTTP_TIMEOUT,
+            jwks_cache_ttl: DEFAULT_JWKS_CACHE_TTL,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
         }
     }
 }

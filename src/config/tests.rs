@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::providers::JwsAlgorithm;
+use crate::jwks::JwsAlgorithm;
 use crate::session::{SecretDerivation, SigningKey};
 
 fn b64(bytes: &[u8]) -> String {
@@ -1089,7 +1089,7 @@ fn seaweed_partition_role_arns() {
     let mut v = base();
     v["roles"][0]["roleArn"] = json!("arn:seaweed:iam::role/R");
     let c = load(&v).unwrap().config;
-    assert_eq!(c.roles[0].partition, crate::config::arn::Partition::Seaweed);
+    assert_eq!(c.roles[0].partition, crate::arn::Partition::Seaweed);
     assert_eq!(
         c.role_by_arn("arn:seaweed:iam::role/R").unwrap().role_name,
         "R"

@@ -160,7 +160,7 @@ pub async fn discover(
     {
         return Err(FetchError::Discovery(format!(
             "document names issuer {} instead of {}",
-            crate::providers::sanitize_header_value(&doc.issuer),
+            super::alg::sanitize_header_value(&doc.issuer),
             settings.issuer
         )));
     }

@@ -8,7 +8,7 @@ use josekit::jwk::Jwk;
 use josekit::jws::{EdDSA, JwsVerifier, ES256, ES384, PS256, PS384, PS512, RS256, RS384, RS512};
 use serde_json::Value;
 
-use crate::providers::JwsAlgorithm;
+use super::alg::{sanitize_header_value, JwsAlgorithm};
 
 /// One published key with a verifier per algorithm it can check, built once at fetch time so
 /// the request path only looks up and verifies.
@@ -90,7 +90,7 @@ impl KeySet {
             let label = entry
                 .get("kid")
                 .and_then(Value::as_str)
-                .map(|k| format!("kid {}", crate::providers::sanitize_header_value(k)))
+                .map(|k| format!("kid {}", sanitize_header_value(k)))
                 .unwrap_or_else(|| format!("key #{i}"));
             match VerificationKey::from_entry(entry, allowed) {
                 Ok(key) => set.keys.push(key),

@@ -6,6 +6,7 @@
 //! lock-free load, and the refresh rules (stale-if-error, one refetch per window, TTL measured
 //! against the caller's clock) are simpler to state over a snapshot than through eviction hooks.
 
+pub mod alg;
 pub mod fetch;
 pub mod keys;
 pub mod pin;
@@ -16,10 +17,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
+pub use alg::{sanitize_header_value, JwsAlgorithm};
 pub use fetch::{ClientError, FetchError, FetchSettings};
 pub use keys::{KeyMiss, KeySet, VerificationKey};
-
-use crate::providers::JwsAlgorithm;
 
 /// At most one refetch per this many seconds for tokens naming an unknown kid, and the pause
 /// after a failed fetch before the next attempt (so a down IdP is not hit on every request).
@@ -124,12 +124,7 @@ pub struct JwksStatus {
 }
 
 fn rfc3339<S: serde::Serializer>(t: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
-    let text = t
-        .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        });
+    let text = t.and_then(crate::timestamp::rfc3339_from_unix);
     match text {
         Some(text) => s.serialize_str(&text),
         None => s.serialize_none(),

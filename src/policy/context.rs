@@ -3,8 +3,6 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 /// A context value: one string, or a set of strings (`oidc:aud` from an array `aud`, `:amr`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,10 +161,7 @@ impl Context {
     /// (Unix seconds), so date conditions compare against the caller's clock.
     pub fn insert_request_time(&mut self, now: i64) {
         self.insert("aws:EpochTime", now.to_string());
-        let current = OffsetDateTime::from_unix_timestamp(now)
-            .ok()
-            .and_then(|time| time.format(&Rfc3339).ok());
-        if let Some(current) = current {
+        if let Some(current) = crate::timestamp::rfc3339_from_unix(now) {
             self.insert("aws:CurrentTime", current);
         }
     }

@@ -18,7 +18,6 @@ use crate::config::{ProviderKind, ProviderSpec};
 use crate::jwks::JwksStatus;
 
 pub use cache::TokenCache;
-pub(crate) use error::sanitize_header_value;
 pub use error::{ProviderError, TokenError};
 pub use jwt::{Jws, JwsAlgorithm};
 pub use mock::MockProvider;

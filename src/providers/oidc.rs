@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use super::claims::{self, AudienceMatch};
-use super::error::{sanitize_header_value, ProviderError, TokenError};
+use super::error::{ProviderError, TokenError};
 use super::jwt::{Jws, JwsAlgorithm};
 use super::trace::{step, Trace};
 use super::{BoxFuture, IdentityProvider, VerifiedIdentity};
 use crate::config::{OidcSettings, ProviderSpec};
+use crate::jwks::sanitize_header_value;
 use crate::jwks::{
     CacheConfig, ClientError, FetchSettings, JwksCache, JwksStatus, KeyMiss, KeySet, Refresh,
 };

@@ -8,13 +8,14 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cache::{TokenCache, TokenDigest};
-use super::error::{sanitize_header_value, ProviderError, TokenError};
+use super::error::{ProviderError, TokenError};
 use super::jwt::{Jws, MAX_TOKEN_LEN};
 use super::mock::MockProvider;
 use super::oidc::{cache_config, OidcProvider};
 use super::trace::{step, StepReport, Trace};
 use super::{IdentityProvider, VerifiedIdentity};
 use crate::config::{ProviderKind, ProviderSpec};
+use crate::jwks::sanitize_header_value;
 use crate::jwks::{JwksCache, JwksStatus};
 
 /// The providers of one configuration. Cheap to share behind an `Arc`; rebuilt on reload.

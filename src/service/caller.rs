@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 
-use crate::config::arn::parse_role_arn;
+use crate::arn::parse_role_arn;
 use crate::session::SessionTokenError;
 use crate::sigv4::{self, SigV4Error, SignedRequest};
 

@@ -317,7 +317,7 @@ mod tests {
         AssumeRoleRequest {
             role: crate::service::RoleTarget::Named {
                 arn: "arn:aws:iam::role/R".into(),
-                partition: crate::config::arn::Partition::Aws,
+                partition: crate::arn::Partition::Aws,
                 name: "R".into(),
             },
             role_session_name: "builder-1".into(),

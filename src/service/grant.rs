@@ -3,7 +3,7 @@
 //! role-to-policy pattern). The real call and the dry run both run these steps; the dry run
 //! records them in a [`Trail`].
 
-use crate::config::arn::{Partition, CLAIM_BASED_ROLE_NAME};
+use crate::arn::{Partition, CLAIM_BASED_ROLE_NAME};
 use crate::config::{IamConfig, ProviderSpec, Role};
 use crate::policy::{self, Decision, EvalRequest, Evaluation};
 use crate::providers::VerifiedIdentity;

@@ -10,6 +10,7 @@ pub mod operator;
 pub mod params;
 pub mod pod_identity;
 pub mod sessions;
+mod status;
 pub mod tags;
 
 use std::sync::Arc;
@@ -27,10 +28,11 @@ use crate::session::{self, SessionClaims, SessionKeys};
 
 use sessions::SessionCounter;
 
-pub use crate::config::arn::CLAIM_BASED_ROLE_ARN as CLAIM_MODE_ROLE_ARN;
+pub use crate::arn::CLAIM_BASED_ROLE_ARN as CLAIM_MODE_ROLE_ARN;
 pub use error::ServiceError;
 pub use params::{AssumeRoleRequest, RawAssumeRoleParams, RoleTarget};
 pub use pod_identity::PodIdentityRequest;
+pub use status::ProviderStatus;
 
 use grant::{Grant, Trail};
 /// Session policies larger than this (after normalisation) do not fit (AWS's packed limit).
@@ -74,13 +76,18 @@ pub struct AssumeRoleOutput {
 /// What one configuration turns into: the file, its providers, the session keys and the rate
 /// limits.
 pub struct Runtime {
-    pub config: IamConfig,
-    pub registry: Registry,
-    pub keys: SessionKeys,
-    pub limits: RateLimiter,
+    config: IamConfig,
+    registry: Registry,
+    keys: SessionKeys,
+    limits: RateLimiter,
 }
 
 impl Runtime {
+    /// The validated configuration this runtime was built from.
+    pub fn config(&self) -> &IamConfig {
+        &self.config
+    }
+
     fn build(config: IamConfig, previous: Option<&Runtime>) -> Result<Self, ProviderError> {
         let skew = config.sts.clock_skew;
         let registry = match previous {
@@ -88,11 +95,7 @@ impl Runtime {
             None => Registry::new(&config.providers, skew),
         }?;
         let limits = RateLimiter::new(&config.sts.rate_limits, previous.map(|p| &p.limits));
-        let keys = SessionKeys {
-            issuer: config.sts.issuer.clone(),
-            current: config.sts.signing_key.clone(),
-            previous: config.sts.previous_signing_keys.clone(),
-        };
+        let keys = config.sts.session_keys();
         Ok(Self {
             config,
             registry,

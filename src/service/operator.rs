@@ -106,7 +106,8 @@ impl StsService {
                     reason: None,
                     session: Some(SessionSummary {
                         access_key_id: derived.access_key_id,
-                        expires_at: session::rfc3339_from_unix(claims.exp).unwrap_or_default(),
+                        expires_at: crate::timestamp::rfc3339_from_unix(claims.exp)
+                            .unwrap_or_default(),
                         principal: claims.principal.clone(),
                         role: claims.role.clone(),
                         session_name: claims.snam.clone(),
@@ -145,6 +146,11 @@ impl StsService {
         let rt = self.runtime();
         let mut trail = Trail::on();
         if let Err(e) = grant::precheck(&rt.config, request, &mut trail) {
+            return DryRun::failed(trail, &e);
+        }
+        // The real call refuses a malformed session policy before verifying the token.
+        if let Some(Err(e)) = request.policy.as_deref().map(super::SessionPolicy::parse) {
+            trail.push(DryRunStep::plain("session-policy", false, e.to_string()));
             return DryRun::failed(trail, &e);
         }
         let (verified, token_steps) = rt

@@ -2,7 +2,7 @@
 //! (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRoleWithWebIdentity.html).
 
 use super::ServiceError;
-use crate::config::arn::{self, Partition, CLAIM_BASED_ROLE_ARN};
+use crate::arn::{self, Partition, CLAIM_BASED_ROLE_ARN};
 
 /// Parameters as they arrive (query API or JSON twin), before validation.
 #[derive(Debug, Default, Clone)]

@@ -787,3 +787,92 @@ async fn caller_identity_account_and_arns_agree_and_keep_the_partition() {
     // No `sts.accountId`: the ARN has no account, and neither has the answer.
     assert_eq!(who.account, "");
 }
+
+/// The same generated requests fed to the real call and to the dry run: allowed exactly when the
+/// real call issues credentials, and the same AWS code otherwise.
+mod dry_run_matches_the_real_call {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use std::sync::OnceLock;
+
+    fn services() -> &'static [StsService] {
+        static SERVICES: OnceLock<Vec<StsService>> = OnceLock::new();
+        SERVICES.get_or_init(|| {
+            vec![
+                service_with(|_| {}),
+                weka_service(json!("groups")),
+                weka_service(json!(true)),
+                service_with(|f| f["providers"][0]["config"]["policyClaim"] = json!("groups")),
+                service_with(|f| f["roles"][0]["roleArn"] = json!("arn:seaweed:iam::role/Reader")),
+            ]
+        })
+    }
+
+    fn role_arn() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            Just(None),
+            select(vec![
+                CLAIM_MODE_ROLE_ARN,
+                "arn:seaweed:iam:::role/sts-claim-based",
+                "arn:aws:iam::role/Reader",
+                "arn:seaweed:iam::role/Reader",
+                "arn:aws:iam::role/Other",
+                "arn:aws:iam::role/Denied",
+                "arn:aws:iam::role/developers",
+                "arn:aws:iam::role/users",
+            ])
+            .prop_map(|a| Some(a.to_owned())),
+            "arn:(aws|seaweed):iam::(123456789012)?:?role/[A-Za-z-]{1,12}".prop_map(Some),
+        ]
+    }
+
+    fn policy() -> impl Strategy<Value = Option<String>> {
+        prop_oneof![
+            3 => Just(None),
+            1 => Just(Some(
+                json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                    "Action": "s3:GetObject", "Resource": "*"}]})
+                .to_string()
+            )),
+            1 => Just(Some(r#"{"Version":"2012-10-17","Statement":"#.to_owned())),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn they_decide_alike(
+            svc in 0..5usize,
+            role_arn in role_arn(),
+            token in select(vec!["valid_test_token", "expired_token", "invalid_token"]),
+            session_name in "[A-Za-z0-9+=,.@_-]{2,16}",
+            duration in prop::option::of(prop_oneof![900u32..=43_200, 0u32..900, 43_201u32..50_000]),
+            policy in policy(),
+        ) {
+            let raw = RawAssumeRoleParams {
+                role_arn,
+                role_session_name: Some(session_name),
+                web_identity_token: Some(token.to_owned()),
+                duration_seconds: duration.map(|d| d.to_string()),
+                policy,
+            };
+            let Ok(req) = AssumeRoleRequest::validate(raw) else {
+                // Refused before either runs: nothing to compare.
+                return Ok(());
+            };
+            let svc = &services()[svc];
+            let (real, dry) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let real = assume(svc, req.clone()).await.err().map(|e| e.aws_code());
+                    (real, svc.explain(&req, NOW).await)
+                });
+            prop_assert_eq!(dry.code, real, "{:?}: {:?}", req.role, dry.steps);
+            prop_assert_eq!(dry.allowed, real.is_none());
+        }
+    }
+}

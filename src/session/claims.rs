@@ -8,7 +8,9 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
+
+use crate::timestamp::rfc3339_nano;
 
 /// The `typ` claim SeaweedFS gives session tokens; without it the gateway takes the token for an
 /// OIDC token and skips the explicit-deny session-policy check.
@@ -205,41 +207,6 @@ pub fn decode_claims(map: &Map<String, Value>) -> Result<DecodedClaims, ClaimsEr
         claims,
         has_exp: exp.is_some(),
     })
-}
-
-/// `time.RFC3339` in UTC without a fraction, e.g. `2026-01-01T01:00:00Z` (the `Expiration` of
-/// the STS response and the `assumed_at` of minted tokens).
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-/// [`rfc3339`] of a Unix time; `None` outside the years -9999..=9999.
-pub fn rfc3339_from_unix(seconds: i64) -> Option<String> {
-    OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .map(rfc3339)
-}
-
-/// Go's `time.RFC3339Nano` in UTC: like [`rfc3339`], with the fraction trimmed of trailing zeros.
-fn rfc3339_nano(t: OffsetDateTime) -> String {
-    let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
-    let whole = rfc3339(t);
-    let nanos = t.nanosecond();
-    if nanos == 0 {
-        return whole;
-    }
-    let fraction = format!("{nanos:09}");
-    let fraction = fraction.trim_end_matches('0');
-    format!("{}.{}Z", &whole[..whole.len() - 1], fraction)
 }
 
 /// A string claim: Go leaves a `null` at the zero value and rejects every other non-string.
@@ -518,28 +485,6 @@ mod tests {
         c.snam = "€\u{2029}…".into();
         let text = String::from_utf8(c.to_go_json()).unwrap();
         assert!(text.contains(r#""snam":"€\u2029…""#), "{text}");
-    }
-
-    #[test]
-    fn assumed_at_keeps_a_trimmed_fraction_like_rfc3339nano() {
-        let t = OffsetDateTime::from_unix_timestamp_nanos(1_767_225_600_120_000_000).unwrap();
-        assert_eq!(rfc3339_nano(t), "2026-01-01T00:00:00.12Z");
-        assert_eq!(rfc3339(t), "2026-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn rfc3339_from_unix_formats_the_expiration() {
-        assert_eq!(
-            rfc3339_from_unix(1_767_229_200).unwrap(),
-            "2026-01-01T01:00:00Z"
-        );
-        assert_eq!(rfc3339_from_unix(i64::MAX), None);
-    }
-
-    #[test]
-    fn rfc3339_converts_offsets_to_utc() {
-        let t = OffsetDateTime::parse("2026-01-01T02:00:00+02:00", &Rfc3339).unwrap();
-        assert_eq!(rfc3339(t), "2026-01-01T00:00:00Z");
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod token;
 #[cfg(test)]
 pub(crate) mod vectors;
 
-pub use claims::{rfc3339, rfc3339_from_unix, ClaimsError, SessionClaims, SESSION_TOKEN_TYPE};
+pub use claims::{ClaimsError, SessionClaims, SESSION_TOKEN_TYPE};
 pub use credentials::{
     derive_credentials, new_session_id, parent_user_id, DerivedCredentials, SecretDerivation,
 };

@@ -10,7 +10,6 @@ use subtle::ConstantTimeEq;
 use super::claims::{decode_claims, ClaimsError, SessionClaims};
 use super::credentials::{derive_credentials, DerivedCredentials, SecretDerivation};
 use super::key::SigningKey;
-use crate::config::model::StsSettings;
 
 /// Tokens longer than this are refused before any decoding. Minted tokens are about 1–3 KiB.
 pub const MAX_SESSION_TOKEN_BYTES: usize = 16 * 1024;
@@ -116,15 +115,6 @@ impl SessionKeys {
             current,
             previous,
         }
-    }
-
-    /// The keys and issuer of the runtime configuration (`sts.*` in iam.json).
-    pub fn from_settings(settings: &StsSettings) -> Self {
-        Self::new(
-            settings.issuer.clone(),
-            settings.signing_key.clone(),
-            settings.previous_signing_keys.clone(),
-        )
     }
 
     /// Signs `claims` with the current key; the header carries its `kid` so that verifiers can

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 
 use actix_web::{web, App, HttpServer};
-use stsd::app::{configure, configure_admin, AppState, HttpSettings};
+use stsd::api::{configure, configure_admin, AppState};
+use stsd::app::HttpSettings;
 use stsd::service::StsService;
 use stsd::telemetry::Metrics;
 
@@ -50,7 +51,7 @@ impl TestServer {
             let system = actix_web::rt::System::new();
             let result = system.block_on(async move {
                 let metrics = Metrics::new().map_err(std::io::Error::other)?;
-                let state = web::Data::new(AppState::new(service, settings, metrics));
+                let state = web::Data::new(AppState::new(service, settings.body_limits(), metrics));
                 state.set_ready(true);
                 let admin_state = state.clone();
                 let server = HttpServer::new(move || {

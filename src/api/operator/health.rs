@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::app::AppState;
+use crate::api::AppState;
 
 /// Always 200: a liveness probe must not depend on any identity provider.
 pub async fn healthz() -> HttpResponse {

@@ -2,7 +2,7 @@
 
 use actix_web::{web, HttpResponse};
 
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::limits::Limit;
 use crate::providers::ProviderInfo;
 use crate::service::guard::Revoked;
@@ -12,11 +12,9 @@ use crate::telemetry::metrics::{GuardSample, JwksSample, ProviderSample};
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let providers: Vec<ProviderSample> = state
         .service()
-        .runtime()
-        .registry
-        .list()
+        .provider_status()
         .iter()
-        .map(sample)
+        .map(|status| sample(&status.info))
         .collect();
     match state
         .metrics
@@ -45,16 +43,15 @@ fn sample(info: &ProviderInfo) -> ProviderSample {
 }
 
 fn guard_sample(service: &StsService) -> GuardSample {
-    let limits = &service.runtime().limits;
     let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
     GuardSample {
         throttled: Limit::ALL
             .iter()
-            .map(|&l| (l.name(), limits.refusals(l)))
+            .map(|&l| (l.name(), service.limit_refusals(l)))
             .collect(),
         tracked: Limit::ALL
             .iter()
-            .filter_map(|&l| limits.tracked(l).map(|n| (l.name(), count(n))))
+            .filter_map(|&l| service.limit_tracked(l).map(|n| (l.name(), count(n))))
             .collect(),
         revoked: Revoked::ALL
             .iter()

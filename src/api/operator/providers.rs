@@ -4,8 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use crate::api;
-use crate::app::AppState;
+use crate::api::AppState;
 use crate::providers::ProviderInfo;
+use crate::service::ProviderStatus;
 
 #[derive(Serialize)]
 struct ProvidersResponse {
@@ -23,18 +24,11 @@ struct ProviderEntry {
 }
 
 pub async fn providers(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let runtime = state.service().runtime();
-    let providers = runtime
-        .registry
-        .list()
+    let providers = state
+        .service()
+        .provider_status()
         .into_iter()
-        .map(|info| ProviderEntry {
-            policy_claim: runtime
-                .config
-                .provider_by_name(&info.name)
-                .and_then(|p| p.settings.policy_claim.clone()),
-            info,
-        })
+        .map(|ProviderStatus { info, policy_claim }| ProviderEntry { info, policy_claim })
         .collect();
     api::json_response(&req, &ProvidersResponse { providers })
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::api;
-use crate::app::AppState;
+use crate::api::AppState;
 
 /// Sessions are stateless tokens with no shared store, so each replica can only count its own.
 const SCOPE: &str = "instance";

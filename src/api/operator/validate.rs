@@ -4,12 +4,11 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::api::sts::form::displayable_name;
+use crate::api::json_body::{malformed, JsonFields};
+use crate::api::AppState;
 use crate::api::{self, ApiError, Format};
-use crate::app::AppState;
 use crate::service::operator::DryRun;
 use crate::service::{AssumeRoleRequest, RawAssumeRoleParams, ServiceError};
 
@@ -84,13 +83,7 @@ async fn handle(
     state: &AppState,
     audience: Audience,
 ) -> Result<HttpResponse, ApiError> {
-    let body = api::read_body(
-        req,
-        payload,
-        state.settings.body_limit,
-        state.settings.body_timeout,
-    )
-    .await?;
+    let body = api::read_body(req, payload, state.body).await?;
     let now = OffsetDateTime::now_utc();
     match parse_request(&body)? {
         ValidateRequest::Session(token) => {
@@ -122,31 +115,11 @@ async fn handle(
 /// Parses `{"sessionToken"}` or `{"webIdentityToken","roleArn"?,"roleSessionName"?}`; `null`
 /// means absent. Like the JSON twin, unknown fields are refused and no message quotes a value.
 fn parse_request(body: &[u8]) -> Result<ValidateRequest, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        malformed(format!(
-            "The request body is not valid JSON (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let Value::Object(mut object) = value else {
-        return Err(malformed("The request body must be a JSON object".into()));
-    };
-    if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        let shown = if displayable_name(unknown) {
-            format!(" '{unknown}'")
-        } else {
-            String::new()
-        };
-        return Err(malformed(format!(
-            "The request body has an unknown field{shown}; expected {}",
-            FIELDS.join(", ")
-        )));
-    }
-    let session_token = string_field(&mut object, SESSION_TOKEN)?;
-    let web_identity_token = string_field(&mut object, WEB_IDENTITY_TOKEN)?;
-    let role_arn = string_field(&mut object, ROLE_ARN)?;
-    let role_session_name = string_field(&mut object, ROLE_SESSION_NAME)?;
+    let mut fields = JsonFields::parse(body, &FIELDS)?;
+    let session_token = fields.string(SESSION_TOKEN)?;
+    let web_identity_token = fields.string(WEB_IDENTITY_TOKEN)?;
+    let role_arn = fields.string(ROLE_ARN)?;
+    let role_session_name = fields.string(ROLE_SESSION_NAME)?;
     match (session_token, web_identity_token) {
         (Some(token), None) => {
             if role_arn.is_some() || role_session_name.is_some() {
@@ -172,18 +145,6 @@ fn parse_request(body: &[u8]) -> Result<ValidateRequest, ApiError> {
             "The request body needs '{SESSION_TOKEN}' or '{WEB_IDENTITY_TOKEN}'"
         ))),
     }
-}
-
-fn string_field(object: &mut Map<String, Value>, name: &str) -> Result<Option<String>, ApiError> {
-    match object.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(malformed(format!("The field '{name}' must be a string"))),
-    }
-}
-
-fn malformed(message: String) -> ApiError {
-    ApiError::MalformedJson { message }
 }
 
 #[cfg(test)]
@@ -271,6 +232,18 @@ mod tests {
             "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4IiwiaXNzIjoiaHR0cHM6Ly9pZHAifQ.c2lnbmF0dXJlLXZhbHVl";
         let message = refusal(&format!(r#"{{"{pasted}":"a"}}"#));
         assert!(!message.contains(pasted), "{message}");
+    }
+
+    #[test]
+    fn repeated_fields_are_refused() {
+        assert_eq!(
+            refusal(r#"{"sessionToken":"a","sessionToken":"b"}"#),
+            "The request body gives a field more than once"
+        );
+        assert_eq!(
+            refusal(r#"{"webIdentityToken":"t","roleArn":"x","roleArn":null}"#),
+            "The request body gives a field more than once"
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The query API's `Action`, parsed once from the request parameters
 //! (https://docs.aws.amazon.com/STS/latest/APIReference/CommonParameters.html).
 
-use super::error::ApiError;
 use super::form::{displayable_name, Params};
+use crate::api::ApiError;
 use crate::service::RawAssumeRoleParams;
 
 pub const API_VERSION: &str = "2011-06-15";

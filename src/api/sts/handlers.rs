@@ -6,11 +6,11 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::action::Action;
-use super::error::ApiError;
 use super::form::Params;
 use super::{json, xml};
+use crate::api::ApiError;
+use crate::api::AppState;
 use crate::api::{self, Format, RequestId};
-use crate::app::AppState;
 use crate::service::AssumeRoleRequest;
 use crate::sigv4::{self, SignedRequest};
 
@@ -32,13 +32,7 @@ async fn handle_query(
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
     let body = if req.method() == Method::POST && is_form(req) {
-        api::read_body(
-            req,
-            payload,
-            state.settings.body_limit,
-            state.settings.body_timeout,
-        )
-        .await?
+        api::read_body(req, payload, state.body).await?
     } else {
         web::Bytes::new()
     };
@@ -118,13 +112,7 @@ async fn handle_json(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let body = api::read_body(
-        req,
-        payload,
-        state.settings.body_limit,
-        state.settings.body_timeout,
-    )
-    .await?;
+    let body = api::read_body(req, payload, state.body).await?;
     let raw = json::parse_request(&body)?;
     let mut request = AssumeRoleRequest::validate(raw)?;
     request.source_ip = api::source_ip(req);

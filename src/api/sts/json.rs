@@ -2,12 +2,11 @@
 //! (DESIGN.md §3).
 
 use serde::Serialize;
-use serde_json::Value;
 
-use super::error::ApiError;
-use super::form::displayable_name;
-use super::xml::timestamp;
+use crate::api::json_body::JsonFields;
+use crate::api::ApiError;
 use crate::service::{AssumeRoleOutput, RawAssumeRoleParams};
+use crate::timestamp::rfc3339;
 
 const FIELDS: [&str; 5] = [
     "RoleArn",
@@ -22,48 +21,12 @@ const FIELDS: [&str; 5] = [
 /// so that a misspelt one (`roleArn`) is not silently ignored. Messages never quote a value:
 /// serde's own messages can, so they are not passed through.
 pub fn parse_request(body: &[u8]) -> Result<RawAssumeRoleParams, ApiError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| malformed(syntax_message(&e)))?;
-    let Value::Object(mut object) = value else {
-        return Err(malformed(
-            "The request body must be a JSON object".to_owned(),
-        ));
-    };
-    if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        let shown = if displayable_name(unknown) {
-            format!(" '{unknown}'")
-        } else {
-            String::new()
-        };
-        return Err(malformed(format!(
-            "The request body has an unknown field{shown}; expected {}",
-            FIELDS.join(", ")
-        )));
-    }
-    // `Value` keeps the last of repeated keys; the form parser refuses repeats, and so does this.
-    if serde_json::from_slice::<FieldsOnce>(body).is_err() {
-        return Err(malformed(
-            "The request body gives a field more than once".to_owned(),
-        ));
-    }
-    let mut string_field = |name: &'static str| match object.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(malformed(format!("The field '{name}' must be a string"))),
-    };
-    let role_arn = string_field("RoleArn")?;
-    let web_identity_token = string_field("WebIdentityToken")?;
-    let role_session_name = string_field("RoleSessionName")?;
-    let policy = string_field("Policy")?;
-    let duration_seconds = match object.remove("DurationSeconds") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            return Err(malformed(
-                "The field 'DurationSeconds' must be a number or a string".to_owned(),
-            ))
-        }
-    };
+    let mut fields = JsonFields::parse(body, &FIELDS)?;
+    let role_arn = fields.string("RoleArn")?;
+    let web_identity_token = fields.string("WebIdentityToken")?;
+    let role_session_name = fields.string("RoleSessionName")?;
+    let policy = fields.string("Policy")?;
+    let duration_seconds = fields.number_or_string("DurationSeconds")?;
     Ok(RawAssumeRoleParams {
         role_arn,
         role_session_name,
@@ -71,34 +34,6 @@ pub fn parse_request(body: &[u8]) -> Result<RawAssumeRoleParams, ApiError> {
         duration_seconds,
         policy,
     })
-}
-
-/// serde's derive refuses a field that appears twice (unknown fields are refused earlier).
-#[derive(serde::Deserialize)]
-#[allow(dead_code)]
-struct FieldsOnce {
-    #[serde(rename = "RoleArn")]
-    role_arn: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "WebIdentityToken")]
-    web_identity_token: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "RoleSessionName")]
-    role_session_name: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "DurationSeconds")]
-    duration_seconds: Option<serde::de::IgnoredAny>,
-    #[serde(rename = "Policy")]
-    policy: Option<serde::de::IgnoredAny>,
-}
-
-fn malformed(message: String) -> ApiError {
-    ApiError::MalformedJson { message }
-}
-
-fn syntax_message(e: &serde_json::Error) -> String {
-    format!(
-        "The request body is not valid JSON (line {}, column {})",
-        e.line(),
-        e.column()
-    )
 }
 
 #[derive(Serialize)]
@@ -139,7 +74,7 @@ impl<'a> AssumeRoleResponse<'a> {
                 access_key_id: &creds.access_key_id,
                 secret_access_key: creds.secret_access_key.expose(),
                 session_token: &creds.session_token,
-                expiration: timestamp(creds.expiration),
+                expiration: rfc3339(creds.expiration),
             },
             assumed_role_user: AssumedRoleUser {
                 arn: &output.assumed_role_user.arn,

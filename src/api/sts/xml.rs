@@ -7,59 +7,62 @@
 use std::borrow::Cow;
 
 use quick_xml::escape::escape;
-use time::macros::format_description;
-use time::{OffsetDateTime, UtcOffset};
 
-use super::error::ApiError;
+use crate::api::ApiError;
 use crate::service::caller::CallerIdentity;
 use crate::service::AssumeRoleOutput;
+use crate::timestamp::rfc3339;
 
 pub const NAMESPACE: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 pub const CONTENT_TYPE: &str = "text/xml";
 const DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 
-/// An XML document being written: the declaration, a root element in the STS namespace, and
-/// nested elements closed in order.
+/// An XML document being written. Elements are written around a closure, so every element
+/// opened is closed, in order, by construction; nothing is kept but the output string.
 struct Document {
     out: String,
-    open: Vec<&'static str>,
 }
 
 impl Document {
-    fn new(root: &'static str, capacity: usize) -> Self {
-        let mut out = String::with_capacity(capacity + 256);
-        out.push_str(DECLARATION);
-        out.push('<');
-        out.push_str(root);
-        out.push_str(" xmlns=\"");
-        out.push_str(NAMESPACE);
-        out.push_str("\">");
-        Self {
-            out,
-            open: vec![root],
-        }
+    /// The declaration and a root element in the STS namespace holding what `body` writes.
+    fn write(root: &'static str, capacity: usize, body: impl FnOnce(&mut Self)) -> String {
+        let mut doc = Self {
+            out: String::with_capacity(capacity + 256),
+        };
+        doc.out.push_str(DECLARATION);
+        doc.out.push('<');
+        doc.out.push_str(root);
+        doc.out.push_str(" xmlns=\"");
+        doc.out.push_str(NAMESPACE);
+        doc.out.push_str("\">");
+        body(&mut doc);
+        doc.end(root);
+        doc.out
     }
 
-    fn open(&mut self, name: &'static str) -> &mut Self {
+    fn start(&mut self, name: &'static str) {
         self.out.push('<');
         self.out.push_str(name);
         self.out.push('>');
-        self.open.push(name);
-        self
     }
 
-    fn close(&mut self) -> &mut Self {
-        if let Some(name) = self.open.pop() {
-            self.out.push_str("</");
-            self.out.push_str(name);
-            self.out.push('>');
-        }
+    fn end(&mut self, name: &'static str) {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    /// `<name>…</name>` around what `body` writes.
+    fn element(&mut self, name: &'static str, body: impl FnOnce(&mut Self)) -> &mut Self {
+        self.start(name);
+        body(self);
+        self.end(name);
         self
     }
 
     /// `<name>text</name>`, with the text made XML-safe and escaped.
     fn text(&mut self, name: &'static str, text: &str) -> &mut Self {
-        self.open(name);
+        self.start(name);
         // Keys, tokens, ARNs and ids are plain printable ASCII: one scan (without an early
         // exit, so that it vectorises), then a copy.
         let plain = text.bytes().fold(true, |plain, b| {
@@ -70,81 +73,67 @@ impl Document {
         } else {
             self.out.push_str(&escape(xml_safe(text)));
         }
-        self.close()
-    }
-
-    fn finish(mut self) -> String {
-        while !self.open.is_empty() {
-            self.close();
-        }
-        self.out
+        self.end(name);
+        self
     }
 }
 
 pub fn assume_role_with_web_identity(output: &AssumeRoleOutput, request_id: &str) -> String {
     let creds = &output.credentials;
     let user = &output.assumed_role_user;
-    let mut doc = Document::new(
-        "AssumeRoleWithWebIdentityResponse",
-        creds.session_token.len() + output.subject.len() + output.provider.len(),
-    );
-    doc.open("AssumeRoleWithWebIdentityResult")
-        .open("Credentials")
-        .text("AccessKeyId", &creds.access_key_id)
-        .text("SecretAccessKey", creds.secret_access_key.expose())
-        .text("SessionToken", &creds.session_token)
-        .text("Expiration", &timestamp(creds.expiration))
-        .close()
-        .text("SubjectFromWebIdentityToken", &output.subject)
-        .open("AssumedRoleUser")
-        .text("Arn", &user.arn)
-        .text("AssumedRoleId", &user.assumed_role_id)
-        .close()
-        .text("Provider", &output.provider)
-        .text("Audience", &output.audience);
-    if let Some(size) = output.packed_policy_size {
-        doc.text("PackedPolicySize", &size.to_string());
-    }
-    if let Some(source) = &output.source_identity {
-        doc.text("SourceIdentity", source);
-    }
-    doc.close()
-        .open("ResponseMetadata")
-        .text("RequestId", request_id);
-    doc.finish()
+    let capacity = creds.session_token.len() + output.subject.len() + output.provider.len();
+    Document::write("AssumeRoleWithWebIdentityResponse", capacity, |doc| {
+        doc.element("AssumeRoleWithWebIdentityResult", |doc| {
+            doc.element("Credentials", |doc| {
+                doc.text("AccessKeyId", &creds.access_key_id)
+                    .text("SecretAccessKey", creds.secret_access_key.expose())
+                    .text("SessionToken", &creds.session_token)
+                    .text("Expiration", &rfc3339(creds.expiration));
+            })
+            .text("SubjectFromWebIdentityToken", &output.subject)
+            .element("AssumedRoleUser", |doc| {
+                doc.text("Arn", &user.arn)
+                    .text("AssumedRoleId", &user.assumed_role_id);
+            })
+            .text("Provider", &output.provider)
+            .text("Audience", &output.audience);
+            if let Some(size) = output.packed_policy_size {
+                doc.text("PackedPolicySize", &size.to_string());
+            }
+            if let Some(source) = &output.source_identity {
+                doc.text("SourceIdentity", source);
+            }
+        })
+        .element("ResponseMetadata", |doc| {
+            doc.text("RequestId", request_id);
+        });
+    })
 }
 
 pub fn get_caller_identity(identity: &CallerIdentity, request_id: &str) -> String {
-    let mut doc = Document::new("GetCallerIdentityResponse", 0);
-    doc.open("GetCallerIdentityResult")
-        .text("Arn", &identity.arn)
-        .text("UserId", &identity.user_id)
-        .text("Account", &identity.account)
-        .close()
-        .open("ResponseMetadata")
-        .text("RequestId", request_id);
-    doc.finish()
+    Document::write("GetCallerIdentityResponse", 0, |doc| {
+        doc.element("GetCallerIdentityResult", |doc| {
+            doc.text("Arn", &identity.arn)
+                .text("UserId", &identity.user_id)
+                .text("Account", &identity.account);
+        })
+        .element("ResponseMetadata", |doc| {
+            doc.text("RequestId", request_id);
+        });
+    })
 }
 
 /// Note that AWS puts `RequestId` beside `Error`, not inside a `ResponseMetadata`.
 pub fn error(err: &ApiError, request_id: &str) -> String {
     let message = err.public_message();
-    let mut doc = Document::new("ErrorResponse", message.len());
-    doc.open("Error")
-        .text("Type", err.error_type().as_str())
-        .text("Code", err.aws_code())
-        .text("Message", &message)
-        .close()
+    Document::write("ErrorResponse", message.len(), |doc| {
+        doc.element("Error", |doc| {
+            doc.text("Type", err.error_type().as_str())
+                .text("Code", err.aws_code())
+                .text("Message", &message);
+        })
         .text("RequestId", request_id);
-    doc.finish()
-}
-
-/// RFC 3339 in UTC with whole seconds, the form AWS emits (`2014-10-24T23:00:23Z`).
-pub fn timestamp(at: OffsetDateTime) -> String {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    at.to_offset(UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
+    })
 }
 
 /// XML 1.0 cannot carry most control characters, even escaped. Values that come from a token
@@ -330,7 +319,7 @@ mod tests {
     #[test]
     fn timestamps_are_utc_whole_seconds() {
         assert_eq!(
-            timestamp(datetime!(2014-10-24 23:00:23.999 UTC)),
+            rfc3339(datetime!(2014-10-24 23:00:23.999 UTC)),
             "2014-10-24T23:00:23Z"
         );
     }

@@ -1,9 +1,9 @@
-//! The edge error: every protocol and service failure mapped to an AWS error code, HTTP status and
-//! `Type` (https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html).
+//! The edge error of every endpoint: each protocol and service failure mapped to an AWS error
+//! code, HTTP status and `Type` (https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html).
 
 use actix_web::http::StatusCode;
 
-use super::form::FormError;
+use super::sts::form::FormError;
 use crate::service::ServiceError;
 
 /// Everything a request to the STS endpoints can fail with.
