@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use common::clock::now;
-use common::http::get_json;
+use common::http::{get_json, post_json};
 use common::idp::TestIdp;
 use common::server::TestServer;
 use stsd::app::HttpSettings;
@@ -455,15 +455,12 @@ async fn a_large_web_identity_token_yields_a_session_token_that_verifies() {
         "{}",
         session_token.len()
     );
-    let verdict: Value = reqwest::Client::new()
-        .post(server.url("/sts/validate-token"))
-        .json(&json!({"sessionToken": session_token}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verdict: Value = post_json(
+        server.url("/sts/validate-token"),
+        &json!({"sessionToken": session_token}),
+    )
+    .await
+    .1;
     assert_eq!(verdict["valid"], true, "{verdict}");
     // The claims that fit are still carried; the largest were left out.
     assert_eq!(verdict["claims"]["req_ctx"]["department"], "engineering");

@@ -2,6 +2,8 @@
 //! debug level whose output must never contain a token, a secret or the signing key.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -10,6 +12,8 @@ use std::thread::JoinHandle;
 use base64::Engine;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+
+use common::http::post_json;
 
 const STSD: &str = env!("CARGO_BIN_EXE_stsd");
 const SIGNING_KEY: &str = "bG9nLWxlYWstdGVzdC1zaWduaW5nLWtleS0zMi1ieXRlcyE=";
@@ -150,15 +154,12 @@ async fn admin_listener_takes_the_operator_endpoints() {
     }
     // Session-token verdicts answer on both listeners (gateways call the public one) ...
     for base in [&public, &admin] {
-        let verdict: Value = client
-            .post(format!("{base}/sts/validate-token"))
-            .json(&json!({"sessionToken": "x"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let verdict: Value = post_json(
+            format!("{base}/sts/validate-token"),
+            &json!({"sessionToken": "x"}),
+        )
+        .await
+        .1;
         assert_eq!(verdict, json!({"valid": false, "reason": "malformed"}));
     }
     // ... the dry run only on the admin listener.
@@ -318,18 +319,13 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
     let access_key = xml_field(&xml, "AccessKeyId").to_owned();
     let secret = xml_field(&xml, "SecretAccessKey").to_owned();
     let token = xml_field(&xml, "SessionToken").to_owned();
-    let twin: Value = client
-        .post(format!("{base}/sts/assume-role-with-web-identity"))
-        .json(
-            &json!({"RoleArn": ROLE, "WebIdentityToken": "valid_test_token",
+    let twin: Value = post_json(
+        format!("{base}/sts/assume-role-with-web-identity"),
+        &json!({"RoleArn": ROLE, "WebIdentityToken": "valid_test_token",
                       "RoleSessionName": "leak-check-json"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    )
+    .await
+    .1;
     let twin_secret = twin["Credentials"]["SecretAccessKey"]
         .as_str()
         .unwrap()
@@ -340,25 +336,19 @@ async fn a_full_flow_at_debug_level_logs_no_secret() {
         .to_owned();
 
     // The operator endpoints, with both kinds of token.
-    let verdict: Value = client
-        .post(format!("{base}/sts/validate-token"))
-        .json(&json!({"sessionToken": token}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verdict: Value = post_json(
+        format!("{base}/sts/validate-token"),
+        &json!({"sessionToken": token}),
+    )
+    .await
+    .1;
     assert_eq!(verdict["valid"], true, "{verdict}");
-    let dry_run: Value = client
-        .post(format!("{admin}/sts/validate-token"))
-        .json(&json!({"webIdentityToken": "valid_test_token", "roleArn": ROLE}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dry_run: Value = post_json(
+        format!("{admin}/sts/validate-token"),
+        &json!({"webIdentityToken": "valid_test_token", "roleArn": ROLE}),
+    )
+    .await
+    .1;
     assert_eq!(dry_run["valid"], true, "{dry_run}");
 
     // Signed with the issued credentials.

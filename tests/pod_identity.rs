@@ -14,6 +14,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use common::clock::now;
+use common::http::post_json;
 use common::iam::E2E_SIGNING_KEY;
 use common::idp::TestIdp;
 use common::sdk::environment_config;
@@ -171,18 +172,13 @@ async fn credentials_are_minted_as_assume_role_with_web_identity_mints_them() {
 
     // AssumeRoleWithWebIdentity with the same token, role and session name gives a session
     // token that differs only in what is unique to each session.
-    let twin: Value = reqwest::Client::new()
-        .post(f.server.url("/sts/assume-role-with-web-identity"))
-        .json(
-            &json!({"RoleArn": POD_ROLE, "RoleSessionName": "app-7d9f8b6c5-x2x4z",
+    let twin: Value = post_json(
+        f.server.url("/sts/assume-role-with-web-identity"),
+        &json!({"RoleArn": POD_ROLE, "RoleSessionName": "app-7d9f8b6c5-x2x4z",
                       "WebIdentityToken": token}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    )
+    .await
+    .1;
     let twin_token = twin["Credentials"]["SessionToken"].as_str().unwrap();
     assert_eq!(header(session), header(twin_token));
     let strip = |mut v: Value| {
